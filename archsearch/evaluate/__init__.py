@@ -1,0 +1,6 @@
+"""Evaluators: how a candidate architecture is scored."""
+
+from archsearch.evaluate.base import EVALUATORS, EvalResult, Evaluator
+from archsearch.evaluate.tabular import NB201TableEvaluator
+
+__all__ = ["EVALUATORS", "EvalResult", "Evaluator", "NB201TableEvaluator"]

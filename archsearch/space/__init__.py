@@ -1,0 +1,13 @@
+"""Search spaces: sets of architectures described as named decisions with choices."""
+
+from archsearch.space.base import Architecture, Decision, SearchSpace
+from archsearch.space.nb201 import NB201Space
+from archsearch.space.registry import SPACES
+
+
+def make_space(name: str, **options: object) -> SearchSpace:
+    """Construct a registered space by name, e.g. ``make_space("nb201", channels=8)``."""
+    return SPACES.get(name)(**options)
+
+
+__all__ = ["SPACES", "Architecture", "Decision", "NB201Space", "SearchSpace", "make_space"]

@@ -1,0 +1,115 @@
+"""The ask/tell contract every search strategy keeps.
+
+A strategy proposes architectures (``ask``) and learns from their scores (``tell``); it
+never evaluates anything itself and never imports torch. The study drives it.
+
+Contract, which every implementation guarantees:
+
+* **Parallel asks.** ``ask()`` may be called several times before any ``tell()`` (one call per
+  idle worker). A strategy must then still return sensible, preferably distinct, proposals.
+* **Tells in any order, failures included.** ``tell(arch, objective)`` accepts results in any
+  order, for any architecture of the space (also ones it did not propose: warm starts and
+  replays use this), and ``objective=None`` for an evaluation that failed. Failed
+  architectures are remembered as seen but never treated as good.
+* **Maximisation.** Objectives are "higher is better" (accuracy); the evaluator or study
+  negates a loss before telling.
+* **Determinism.** Two instances built with the same space, seed and options and given the
+  same sequence of ``ask``/``tell`` calls return the same proposals. All randomness comes from
+  ``self.rng``.
+* **Resume.** A resumed study rebuilds the strategy with the same seed and replays the stored
+  trials in their original order: it calls ``ask()`` where the trial was asked and ``tell()``
+  with the stored result where it was told. By determinism the strategy then reaches exactly
+  the state it had when the study stopped.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from archsearch.registry import Registry
+from archsearch.space.base import Architecture, SearchSpace
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One told result; ``objective`` is None for a failed evaluation."""
+
+    arch: Architecture
+    objective: float | None
+    fidelity: float | None = None
+
+
+class Strategy(ABC):
+    """Base class of search strategies; see the module docstring for the contract."""
+
+    name: str = "strategy"
+
+    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
+        self.space = space
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.history: list[Observation] = []
+        self.seen: set[Architecture] = set()
+        self._best: Observation | None = None
+
+    @abstractmethod
+    def ask(self) -> Architecture:
+        """Propose the next architecture to evaluate."""
+
+    def tell(
+        self, arch: Architecture, objective: float | None, *, fidelity: float | None = None
+    ) -> None:
+        """Record a result (``None`` = failed) and let the strategy learn from it."""
+        observation = Observation(arch, objective, fidelity)
+        self.history.append(observation)
+        self.seen.add(arch)
+        if objective is not None and (self._best is None or objective > self._best.objective):
+            self._best = observation
+        self._observe(observation)
+
+    def propose(self) -> tuple[Architecture, float | None]:
+        """The next architecture and the fidelity to evaluate it at (None = full).
+
+        The study calls this; single-fidelity strategies only implement :meth:`ask`, and
+        multi-fidelity ones (Hyperband, BOHB) override this to choose a budget too.
+        """
+        return self.ask(), None
+
+    def _observe(self, observation: Observation) -> None:  # noqa: B027 (optional hook)
+        """Hook for subclasses: update the model or population after a tell."""
+
+    @property
+    def best(self) -> Observation | None:
+        """The best successful observation so far."""
+        return self._best
+
+    def sample_unseen(self, tries: int = 100) -> Architecture:
+        """A uniform sample, avoiding already proposed architectures when possible."""
+        arch = self.space.sample(self.rng)
+        for _ in range(tries):
+            if arch not in self.seen:
+                break
+            arch = self.space.sample(self.rng)
+        self.seen.add(arch)
+        return arch
+
+    def mutate_unseen(self, parent: Architecture, tries: int = 50) -> Architecture:
+        """A one-decision mutation of ``parent`` that has not been proposed before, if any."""
+        child = self.space.mutate(parent, self.rng)
+        for _ in range(tries):
+            if child not in self.seen:
+                break
+            child = self.space.mutate(parent, self.rng)
+        self.seen.add(child)
+        return child
+
+    def options(self) -> dict[str, Any]:
+        """The constructor options (besides space and seed), stored with a study."""
+        return {}
+
+
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy")

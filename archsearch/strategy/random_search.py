@@ -1,0 +1,14 @@
+"""Random search: the baseline every other strategy must beat (Li & Talwalkar 2019)."""
+
+from archsearch.space.base import Architecture
+from archsearch.strategy.base import STRATEGIES, Strategy
+
+
+@STRATEGIES.register("random")
+class RandomSearch(Strategy):
+    """Uniform samples from the space, without repeating an architecture while avoidable."""
+
+    name = "random"
+
+    def ask(self) -> Architecture:
+        return self.sample_unseen()

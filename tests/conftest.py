@@ -1,0 +1,16 @@
+"""Shared fixtures: the NAS-Bench-201 table from ../shared and small helpers."""
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NB201_CSV = ROOT.parent / "shared" / "data" / "nb201" / "nb201.csv"
+REFERENCE_COSTS = ROOT.parent / "shared" / "data" / "nb201" / "reference_costs.csv"
+
+
+@pytest.fixture(scope="session")
+def nb201_csv() -> Path:
+    if not NB201_CSV.is_file():
+        pytest.fail(f"NAS-Bench-201 table missing at {NB201_CSV}")
+    return NB201_CSV
