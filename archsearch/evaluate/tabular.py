@@ -34,7 +34,12 @@ class NB201TableEvaluator(Evaluator):
             raise ArchsearchError(f"evaluator nb201-table needs space nb201, got {space.name!r}")
 
     def evaluate(
-        self, arch: Architecture, space: SearchSpace, *, seed: int = 0, fidelity: float | None = None
+        self,
+        arch: Architecture,
+        space: SearchSpace,
+        *,
+        seed: int = 0,
+        fidelity: float | None = None,
     ) -> EvalResult:
         i = self.table.space.index(arch)
         return EvalResult(

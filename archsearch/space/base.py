@@ -159,7 +159,9 @@ class SearchSpace:
 
     # ------------------------------------------------------------- exploration
     def _from_indices(self, indices: Sequence[int]) -> Architecture:
-        return Architecture((d.label, d.choices[i]) for d, i in zip(self.decisions, indices, strict=True))
+        return Architecture(
+            (d.label, d.choices[i]) for d, i in zip(self.decisions, indices, strict=True)
+        )
 
     def sample(self, rng: np.random.Generator) -> Architecture:
         """A uniformly random valid architecture (rejection sampling under constraints)."""

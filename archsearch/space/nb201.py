@@ -80,7 +80,11 @@ class NB201Space(SearchSpace):
         self.cells_per_stage = cells_per_stage
 
     def config(self) -> dict[str, Any]:
-        return {"name": self.name, "channels": self.channels, "cells_per_stage": self.cells_per_stage}
+        return {
+            "name": self.name,
+            "channels": self.channels,
+            "cells_per_stage": self.cells_per_stage,
+        }
 
     # ------------------------------------------------------------- string format
     def to_string(self, arch: Architecture) -> str:
@@ -120,9 +124,12 @@ class NB201Space(SearchSpace):
     def from_index(self, index: int) -> Architecture:
         codes = _index_codes()
         if not 0 <= index < len(codes):
-            raise InvalidArchitectureError(f"NAS-Bench-201 index {index} is outside 0..{len(codes) - 1}")
+            raise InvalidArchitectureError(
+                f"NAS-Bench-201 index {index} is outside 0..{len(codes) - 1}"
+            )
         return Architecture(
-            (edge_label(j, i), OPERATIONS[int(c)]) for (j, i), c in zip(EDGES, codes[index], strict=True)
+            (edge_label(j, i), OPERATIONS[int(c)])
+            for (j, i), c in zip(EDGES, codes[index], strict=True)
         )
 
     def _code(self, arch: Architecture) -> str:
@@ -143,7 +150,7 @@ class NB201Space(SearchSpace):
             if i == 0:
                 adjacency[0, k] = 1
             else:
-                for (jj, ii), kk in position.items():
+                for (jj, _), kk in position.items():
                     if jj == i:
                         adjacency[kk, k] = 1
             if j == NUM_NODES - 1:
@@ -168,6 +175,9 @@ class NB201Space(SearchSpace):
 
         cell = [[str(arch[edge_label(j, i)]) for i in range(j)] for j in range(1, NUM_NODES)]
         return NB201Network(
-            cell, in_channels=int(input_shape[0]), num_classes=num_classes,
-            channels=self.channels, cells_per_stage=self.cells_per_stage,
+            cell,
+            in_channels=int(input_shape[0]),
+            num_classes=num_classes,
+            channels=self.channels,
+            cells_per_stage=self.cells_per_stage,
         )

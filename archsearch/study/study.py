@@ -96,9 +96,7 @@ class Study:
         }
 
     @classmethod
-    def from_config(
-        cls, config: Mapping[str, Any], directory: str | Path | None = None
-    ) -> Study:
+    def from_config(cls, config: Mapping[str, Any], directory: str | Path | None = None) -> Study:
         """Build a study from a configuration of registered component names and options.
 
         With a ``directory``, the study lives in ``directory/study.db``: a new one is created,
@@ -242,10 +240,15 @@ class Study:
             arch, fidelity = self.strategy.propose()
             number = max((t.number for t in self.storage.trials()), default=-1) + 1
             trial = TrialRecord(
-                number=number, arch=self.space.to_string(arch), arch_json=self.space.to_json(arch),
-                status="running", seed=evaluation_seed(self.seed, number), asked_seq=self._next_seq(),
-                started=time.time(), fidelity=fidelity,
-            )  # fmt: skip
+                number=number,
+                arch=self.space.to_string(arch),
+                arch_json=self.space.to_json(arch),
+                status="running",
+                seed=evaluation_seed(self.seed, number),
+                asked_seq=self._next_seq(),
+                started=time.time(),
+                fidelity=fidelity,
+            )
             self.storage.add_trial(trial)
         result, error = self._evaluate(arch, trial)
         ok = error is None and not result.failed
@@ -264,7 +267,9 @@ class Study:
             self._save_weights(result.model, finished)
         return finished
 
-    def _evaluate(self, arch: Architecture, trial: TrialRecord) -> tuple[EvalResult | None, str | None]:
+    def _evaluate(
+        self, arch: Architecture, trial: TrialRecord
+    ) -> tuple[EvalResult | None, str | None]:
         try:
             result = self.evaluator.evaluate(
                 arch, self.space, seed=trial.seed, fidelity=trial.fidelity
@@ -296,7 +301,9 @@ class Study:
 
         path = self.directory / BEST_WEIGHTS
         tmp = path.with_suffix(".tmp")
-        torch.save({"trial": trial.number, "arch": trial.arch, "state_dict": model.state_dict()}, tmp)
+        torch.save(
+            {"trial": trial.number, "arch": trial.arch, "state_dict": model.state_dict()}, tmp
+        )
         os.replace(tmp, path)
 
     # ---------------------------------------------------------------- results
@@ -380,5 +387,7 @@ def _normalise(config: Mapping[str, Any]) -> Any:
 
 
 def _summary(config: Mapping[str, Any]) -> str:
-    parts = [f"{k} {config[k].get('name')}" for k in ("space", "strategy", "evaluator") if k in config]
+    parts = [
+        f"{k} {config[k].get('name')}" for k in ("space", "strategy", "evaluator") if k in config
+    ]
     return ", ".join(parts) + f", seed {config.get('seed')}"

@@ -83,15 +83,20 @@ def _load(path: str, _mtime: int) -> NB201Table:
                     for c in numeric:
                         values[c][i] = float(row[c])
                 except (InvalidArchitectureError, ValueError, TypeError, KeyError) as exc:
-                    raise DataError(f"corrupt NAS-Bench-201 table {path}, line {line}: {exc}") from None
+                    raise DataError(
+                        f"corrupt NAS-Bench-201 table {path}, line {line}: {exc}"
+                    ) from None
                 if filled[i]:
-                    raise DataError(f"corrupt NAS-Bench-201 table {path}: line {line} repeats {row['arch']}")
+                    raise DataError(
+                        f"corrupt NAS-Bench-201 table {path}: line {line} repeats {row['arch']}"
+                    )
                 filled[i] = True
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"cannot read NAS-Bench-201 table {path}: {exc}") from None
     if not filled.all():
+        missing = int((~filled).sum())
         raise DataError(
-            f"corrupt NAS-Bench-201 table {path}: {int((~filled).sum())} of {size} architectures missing"
+            f"corrupt NAS-Bench-201 table {path}: {missing} of {size} architectures missing"
         )
     for c in needed[1:]:
         if not all(math.isfinite(v) for v in values[c]):

@@ -1,0 +1,222 @@
+"""``search``, ``resume``, ``show`` and ``list``: running and inspecting studies."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+from archsearch.errors import ArchsearchError
+
+# Flags that are shortcuts for evaluator options; each is passed only to evaluators that
+# take an option of that name, so one flag set serves every evaluator.
+EVALUATOR_SHORTCUTS = {
+    "table": "table",
+    "dataset": "dataset",
+    "data_dir": "data_dir",
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "train_size": "train_size",
+    "device": "device",
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    search = subparsers.add_parser("search", help="run a new architecture search")
+    search.add_argument("--space", default="nb201", help="search space (see 'archsearch list')")
+    search.add_argument("--strategy", default="evolution", help="search strategy")
+    search.add_argument("--evaluator", default="train", help="evaluation strategy")
+    search.add_argument("--budget", type=int, help="number of evaluations")
+    search.add_argument("--seconds", type=float, help="search time budget in seconds")
+    search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--out", required=True, help="study directory (created)")
+    search.add_argument("--table", help="benchmark table file (tabular evaluators)")
+    search.add_argument("--dataset", help="dataset name (see 'archsearch list')")
+    search.add_argument("--data-dir", dest="data_dir", help="dataset directory")
+    search.add_argument("--epochs", type=int, help="training epochs per evaluation")
+    search.add_argument("--batch-size", dest="batch_size", type=int)
+    search.add_argument("--lr", type=float, help="learning rate")
+    search.add_argument("--train-size", dest="train_size", type=int, help="training subset size")
+    search.add_argument("--device", help="cpu, cuda or auto")
+    _add_options(search, "space")
+    _add_options(search, "strategy")
+    _add_options(search, "evaluator")
+    search.add_argument("--json", action="store_true", help="print the result as JSON")
+    search.add_argument("--quiet", action="store_true", help="no progress bar")
+    search.set_defaults(handler=run_search)
+
+    resume = subparsers.add_parser("resume", help="continue a stopped study")
+    resume.add_argument("directory")
+    resume.add_argument("--json", action="store_true")
+    resume.add_argument("--quiet", action="store_true")
+    resume.set_defaults(handler=run_resume)
+
+    show = subparsers.add_parser("show", help="summary, best architecture and trajectory")
+    show.add_argument("directory")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=run_show)
+
+    listing = subparsers.add_parser("list", help="registered components")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=run_list)
+
+
+def _add_options(parser: argparse.ArgumentParser, kind: str) -> None:
+    parser.add_argument(
+        f"--{kind}-opt",
+        dest=f"{kind}_opts",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"{kind} option (VALUE parsed as JSON when possible), repeatable",
+    )
+
+
+def parse_options(pairs: list[str], kind: str) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ArchsearchError(f"--{kind}-opt expects KEY=VALUE, got {pair!r}")
+        try:
+            options[key.replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.replace("-", "_")] = value
+    return options
+
+
+def _accepted(factory: Any) -> set[str]:
+    return set(inspect.signature(factory).parameters)
+
+
+def build_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The study configuration named by the flags, validated against the registries."""
+    import archsearch.components  # noqa: F401  (fills the registries)
+    from archsearch.evaluate.base import EVALUATORS
+    from archsearch.space.registry import SPACES
+    from archsearch.strategy.base import STRATEGIES
+
+    if args.budget is None and args.seconds is None:
+        raise ArchsearchError("give a budget: --budget N evaluations and/or --seconds S")
+    if args.budget is not None and args.budget <= 0:
+        raise ArchsearchError(f"--budget must be > 0, got {args.budget}")
+    if args.seconds is not None and args.seconds <= 0:
+        raise ArchsearchError(f"--seconds must be > 0, got {args.seconds}")
+    SPACES.get(args.space)
+    STRATEGIES.get(args.strategy)
+    evaluator_cls = EVALUATORS.get(args.evaluator)
+    accepted = _accepted(evaluator_cls)
+    evaluator_options = {}
+    for flag, option in EVALUATOR_SHORTCUTS.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if option not in accepted:
+            raise ArchsearchError(
+                f"evaluator {args.evaluator!r} takes no --{flag.replace('_', '-')}"
+            )
+        evaluator_options[option] = value
+    evaluator_options.update(parse_options(args.evaluator_opts, "evaluator"))
+    return {
+        "space": {"name": args.space, **parse_options(args.space_opts, "space")},
+        "strategy": {"name": args.strategy, **parse_options(args.strategy_opts, "strategy")},
+        "evaluator": {"name": args.evaluator, **evaluator_options},
+        "seed": args.seed,
+        "budget": {"evaluations": args.budget, "seconds": args.seconds},
+    }
+
+
+def _finish(study: Any, args: argparse.Namespace) -> int:
+    from archsearch.cli.main import print_json
+
+    study.optimize(progress=not (args.quiet or args.json))
+    summary = study.summary()
+    if args.json:
+        print_json(summary)
+    else:
+        print(format_summary(summary, study.directory))
+    study.close()
+    return 0
+
+
+def run_search(args: argparse.Namespace) -> int:
+    from archsearch.study import Study
+
+    config = build_config(args)
+    study = Study.from_config(config, Path(args.out))
+    return _finish(study, args)
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    from archsearch.study import Study
+
+    study = Study.load(args.directory)
+    if study.budget is not None and study.exhausted() and not args.json:
+        print(f"study in {args.directory} has already spent its budget")
+    return _finish(study, args)
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from archsearch.cli.main import print_json
+    from archsearch.study import Study
+
+    study = Study.load(args.directory)
+    summary = study.summary()
+    summary["trajectory"] = study.trajectory()
+    if args.json:
+        print_json(summary)
+    else:
+        print(format_summary(summary, study.directory))
+        print("\ntrajectory (best so far):")
+        print(f"{'evals':>6} {'objective':>10} {'best':>10} {'reported':>10}")
+        for row in summary["trajectory"]:
+            print(
+                f"{row['evaluations']:>6} {_num(row['objective']):>10} "
+                f"{_num(row['best_objective']):>10} {_num(row['best_reported']):>10}"
+            )
+    study.close()
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from archsearch.cli.main import print_json
+    from archsearch.registry import list_components
+
+    names = list_components()
+    if args.json:
+        grouped: dict[str, list[str]] = {}
+        for item in names:
+            kind, name = item.split("/", 1)
+            grouped.setdefault(kind, []).append(name)
+        print_json(grouped)
+    else:
+        for item in names:
+            print(item)
+    return 0
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def format_summary(summary: dict[str, Any], directory: Path | None) -> str:
+    config, best = summary["config"], summary["best"]
+    lines = [
+        f"study      {directory}",
+        f"space      {config['space']['name']}   strategy {config['strategy']['name']}"
+        f"   evaluator {config['evaluator']['name']}   seed {config['seed']}",
+        f"evaluated  {summary['n_evaluations']} ({summary['n_failed']} failed)"
+        f" in {summary['elapsed_seconds']:.1f} s",
+    ]
+    if best is None:
+        lines.append("best       none (no evaluation succeeded)")
+    else:
+        lines += [
+            f"best       trial {best['trial']}: {best['arch']}",
+            f"           {summary['objective']} = {_num(best['objective'])}"
+            f"   {summary['reported']} = {_num(best['reported'])}",
+        ]
+    return "\n".join(lines)

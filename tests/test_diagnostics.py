@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+
+from archsearch.diagnostics import (
+    kendall_tau,
+    precision_at_top,
+    ranking_report,
+    spearman_rho,
+    true_ranks_of_top,
+)
+
+
+def test_perfect_and_reversed_rankings_give_plus_and_minus_one():
+    truth = np.arange(50.0)
+    assert kendall_tau(truth * 2, truth) == pytest.approx(1.0)
+    assert spearman_rho(-truth, truth) == pytest.approx(-1.0)
+
+
+def test_precision_at_top_counts_the_overlap_of_top_sets():
+    truth = np.arange(100.0)
+    estimate = truth.copy()
+    estimate[99], estimate[0] = estimate[0], estimate[99]  # the true best is ranked last
+    assert precision_at_top(estimate, truth, 0.05) == pytest.approx(4 / 5)
+
+
+def test_true_ranks_of_the_estimators_favourites():
+    truth = np.array([10.0, 9.0, 8.0, 7.0])
+    estimate = np.array([0.0, 3.0, 2.0, 1.0])  # favourites: index 1 (rank 2), index 2 (rank 3)
+    assert true_ranks_of_top(estimate, truth, 2) == (2, 3)
+
+
+def test_report_ignores_non_finite_scores():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=200)
+    estimate = truth + 0.1 * rng.normal(size=200)
+    estimate[:5] = np.nan
+    report = ranking_report(estimate, truth)
+    assert report["spearman"] > 0.9 and 0.0 <= report["precision_top5"] <= 1.0
