@@ -64,14 +64,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(handler=run_list)
 
 
-def _add_options(parser: argparse.ArgumentParser, kind: str) -> None:
+def _add_options(parser: argparse.ArgumentParser, kind: str, help: str | None = None) -> None:
     parser.add_argument(
         f"--{kind}-opt",
         dest=f"{kind}_opts",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help=f"{kind} option (VALUE parsed as JSON when possible), repeatable",
+        help=help or f"{kind} option (VALUE parsed as JSON when possible), repeatable",
     )
 
 

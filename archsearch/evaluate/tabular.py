@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from archsearch.errors import ArchsearchError
@@ -21,7 +22,7 @@ class NB201TableEvaluator(Evaluator):
     name = "nb201-table"
 
     def __init__(self, table: str, dataset: str = "cifar10") -> None:
-        self.table_path = str(table)
+        self.table_path = str(Path(table).expanduser().resolve())
         self.dataset = dataset_name(dataset)
         self.table = load_nb201_table(table)
         self.objective_name = f"{self.dataset}_valid"

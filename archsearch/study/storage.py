@@ -113,9 +113,10 @@ class SQLiteStorage(MemoryStorage):
                     f"{self.path} is not an archsearch study of schema {SCHEMA_VERSION} "
                     f"(found version {version})"
                 )
-            with self._db:
-                self._db.executescript(_SCHEMA)
-                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if not existed or version == 0:  # a new file: create the schema, write nothing else
+                with self._db:
+                    self._db.executescript(_SCHEMA)
+                    self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self._load()
         except sqlite3.DatabaseError as exc:
             raise StudyError(f"cannot open study database {self.path}: {exc}") from None

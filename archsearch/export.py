@@ -1,0 +1,135 @@
+"""From a study to a model that runs as plain PyTorch.
+
+The best architecture is built, given trained weights (the study's own, kept when its
+evaluator trained networks, or trained now with a recipe the user names when the study only
+looked architectures up in a table), and saved with ``torch.export``. Loading needs torch
+alone::
+
+    import torch
+    model = torch.export.load("model.pt2").module()
+    logits = model(images)  # float32, N x C x H x W, raw pixel values in [0, 1]
+
+Normalisation is part of the exported graph, so callers pass raw pixels. What the model
+is (architecture, dataset, accuracy, input shape) is stored beside the graph as JSON; read
+it with ``torch.export.load(path, extra_files={"archsearch.json": ""})``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from archsearch.errors import ArchsearchError, StudyError
+
+METADATA = "archsearch.json"
+
+
+class Normalised(nn.Module):
+    """Prepends the dataset's normalisation so the exported model takes raw inputs."""
+
+    def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model((x - self.mean) / self.std)
+
+
+def save_model(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    path: str | Path,
+    metadata: Mapping[str, Any],
+) -> Path:
+    """Export ``model`` (eval mode, dynamic batch size) with its metadata to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval().cpu()
+    example = torch.zeros(2, *input_shape)
+    batch = torch.export.Dim("batch", min=1, max=1 << 16)
+    with torch.no_grad():
+        program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
+    torch.export.save(program, str(path), extra_files={METADATA: json.dumps(dict(metadata))})
+    return path
+
+
+def load_metadata(path: str | Path) -> dict[str, Any]:
+    extra = {METADATA: ""}
+    torch.export.load(str(path), extra_files=extra)
+    return json.loads(extra[METADATA])
+
+
+def export_study(
+    directory: str | Path,
+    to: str | Path,
+    recipe: Mapping[str, Any] | None = None,
+    space_options: Mapping[str, Any] | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Export the best architecture of the study in ``directory``; returns its metadata.
+
+    A study whose evaluator trained networks exports the weights it kept for its best trial.
+    Otherwise (a tabular study), or when ``recipe`` is given, the winner is trained from
+    scratch by the ``train`` evaluator with ``recipe`` (dataset, epochs, ...), and the space
+    may be resized by ``space_options`` (e.g. fewer channels for a CPU).
+    """
+    from archsearch.components import build_evaluator, build_space
+    from archsearch.study import Study
+    from archsearch.study.study import BEST_WEIGHTS
+
+    study = Study.load(directory)
+    try:
+        best = study.best
+        if best is None:
+            raise StudyError(f"study in {directory} has no successful evaluation to export")
+        space_config = {**study.config["space"], **(space_options or {})}
+        space = build_space(space_config)
+        arch = space.from_json(best.arch_json)
+        weights = Path(directory) / BEST_WEIGHTS
+        trained_here = recipe is None and not space_options and weights.is_file()
+        if trained_here:
+            evaluator = study.evaluator
+            data = evaluator.data  # the training evaluator's dataset
+            stored = torch.load(weights, map_location="cpu", weights_only=True)
+            if stored["trial"] != best.number:
+                raise StudyError(f"{weights} belongs to trial {stored['trial']}, not the best")
+            model = space.build(arch, data.input_shape, data.num_classes)
+            model.load_state_dict(stored["state_dict"])
+            test_accuracy, recipe_used = best.reported, study.config["evaluator"]
+        else:
+            if recipe is None:
+                raise StudyError(
+                    f"study in {directory} kept no trained weights (evaluator "
+                    f"{study.config['evaluator']['name']!r}): name the data and recipe to train "
+                    "the winner, e.g. --dataset fashion-mnist --epochs 10"
+                )
+            recipe_used = {"name": "train", **recipe}
+            evaluator = build_evaluator(recipe_used)
+            result = evaluator.evaluate(arch, space, seed=seed)
+            if result.failed or result.model is None:
+                raise ArchsearchError(f"training the winner failed: {result.metrics}")
+            model, data, test_accuracy = result.model, evaluator.data, result.reported
+        metadata = {
+            "arch": space.to_string(arch),
+            "space": space_config,
+            "study_trial": best.number,
+            "study_objective": best.objective,
+            "dataset": getattr(data, "name", None),
+            "input_shape": list(data.input_shape),
+            "num_classes": data.num_classes,
+            "test_accuracy": test_accuracy,
+            "recipe": recipe_used,
+            "input": "float32 N x C x H x W raw pixels in [0, 1]",
+        }
+        wrapped = Normalised(model, data.mean, data.std) if hasattr(data, "mean") else model
+        save_model(wrapped, data.input_shape, to, metadata)
+        return metadata
+    finally:
+        study.close()
