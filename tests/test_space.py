@@ -129,3 +129,28 @@ def test_make_space_rejects_unknown_names_with_the_known_list():
 
     with pytest.raises(UnknownComponentError, match="known spaces: .*nb201"):
         make_space("nb999")
+
+
+def test_isomorphic_cells_share_a_hash_and_different_ones_do_not():
+    space = NB201Space()
+    # the conv on edge 2<-1 is dead: node 2 never reaches the output (3<-2 is none)
+    a = space.from_string(
+        "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"
+    )
+    b = space.from_string(
+        "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"
+    )
+    c = space.from_string(
+        "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
+    )
+    assert space.isomorphism_hash(a) == space.isomorphism_hash(b)
+    assert space.isomorphism_hash(a) != space.isomorphism_hash(c)
+    zero = space.from_string("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    also_zero = space.from_string("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    assert space.isomorphism_hash(zero) == space.isomorphism_hash(also_zero)
+
+
+def test_nb201_has_fewer_distinct_functions_than_cells():
+    space = NB201Space()
+    hashes = {space.isomorphism_hash(space.from_index(i)) for i in range(0, 15_625, 7)}
+    assert len(hashes) < len(range(0, 15_625, 7))

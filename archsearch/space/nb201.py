@@ -157,6 +157,12 @@ class NB201Space(SearchSpace):
                 adjacency[k, n - 1] = 1
         return adjacency, names
 
+    def isomorphism_hash(self, arch: Architecture) -> str:
+        """Equal for cells that compute the same function up to relabelling of nodes."""
+        from archsearch.space.graph import graph_hash
+
+        return graph_hash(*self.graph(arch))
+
     def encode(self, arch: Architecture, kind: str = "onehot") -> np.ndarray:
         if kind != "adjacency":
             return super().encode(arch, kind)
