@@ -54,6 +54,7 @@ def graph_hash(adjacency: np.ndarray, names: Sequence[str]) -> str:
     On NAS-Bench-201 it leaves 8,765 distinct live graphs of the 15,625 cells (identity
     edges are kept as operations, so ``skip_connect`` chains are not collapsed).
     """
-    return nx.weisfeiler_lehman_graph_hash(
-        live_graph(adjacency, names), node_attr="op", iterations=4
-    )
+    graph = live_graph(adjacency, names)
+    with warnings.catch_warnings():  # networkx notes that directed hashes changed in 3.5
+        warnings.simplefilter("ignore", UserWarning)
+        return nx.weisfeiler_lehman_graph_hash(graph, node_attr="op", iterations=4)
