@@ -140,3 +140,21 @@ def test_trajectory_is_monotone_and_ends_at_the_best(nb201_csv):
     bests = [row["best_objective"] for row in trajectory]
     assert bests == sorted(bests) and bests[-1] == study.best.objective
     assert study.summary()["n_evaluations"] == 30
+
+
+def test_a_running_study_cannot_be_run_by_a_second_process(tmp_path, nb201_csv):
+    directory = tmp_path / "busy"
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(slow_table.__file__)), str(directory), str(nb201_csv)]
+    )
+    try:
+        deadline = time.time() + 30
+        while not (directory / "study.lock").exists() and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        second = Study.load(directory)
+        with pytest.raises(StudyError, match="being run by another process"):
+            second.optimize()
+    finally:
+        proc.kill()
+        proc.wait()

@@ -217,6 +217,7 @@ class Study:
         if n_evaluations is not None or seconds is not None:
             budget = Budget(n_evaluations, seconds)
         bar = self._progress_bar(budget) if progress else None
+        lock = self._lock()
         try:
             while not self.exhausted(budget):
                 started = time.perf_counter()
@@ -230,7 +231,25 @@ class Study:
         finally:
             if bar is not None:
                 bar.close()
+            if lock is not None:
+                lock.close()  # closing the file releases the lock
         return self.best
+
+    def _lock(self):
+        """Hold ``study.lock`` while running, so a second process cannot write the study."""
+        if self.directory is None:
+            return None
+        import fcntl
+
+        handle = open(self.directory / "study.lock", "w")  # noqa: SIM115 (held while running)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise StudyError(
+                f"the study in {self.directory} is being run by another process"
+            ) from None
+        return handle
 
     def _step(self) -> TrialRecord:
         if self._pending:
