@@ -23,7 +23,7 @@ def _split(section: Mapping[str, Any] | None, kind: str) -> tuple[str, dict[str,
     return options.pop("name"), options
 
 
-def _construct(factory: Any, kind: str, name: str, *args: Any, **options: Any) -> Any:
+def _construct(factory: Any, kind: str, name: str, /, *args: Any, **options: Any) -> Any:
     try:
         return factory(*args, **options)
     except TypeError as exc:

@@ -1,6 +1,7 @@
 """Search spaces: sets of architectures described as named decisions with choices."""
 
 from archsearch.space.base import Architecture, Decision, SearchSpace
+from archsearch.space.define_by_run import DefineByRunSpace, choice, fixed_choices
 from archsearch.space.nb201 import NB201Space
 from archsearch.space.registry import SPACES
 
@@ -10,4 +11,14 @@ def make_space(name: str, **options: object) -> SearchSpace:
     return SPACES.get(name)(**options)
 
 
-__all__ = ["SPACES", "Architecture", "Decision", "NB201Space", "SearchSpace", "make_space"]
+__all__ = [
+    "SPACES",
+    "Architecture",
+    "Decision",
+    "DefineByRunSpace",
+    "NB201Space",
+    "SearchSpace",
+    "choice",
+    "fixed_choices",
+    "make_space",
+]
