@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import archsearch.data  # noqa: F401
 import archsearch.evaluate  # noqa: F401
 import archsearch.space  # noqa: F401
 import archsearch.strategy  # noqa: F401

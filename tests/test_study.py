@@ -85,16 +85,17 @@ def test_kill_9_during_an_evaluation_loses_nothing_completed(tmp_path, nb201_csv
     directory = tmp_path / "killed"
     script = Path(slow_table.__file__)
     proc = subprocess.Popen([sys.executable, str(script), str(directory), str(nb201_csv)])
-    database = directory / "study.db"
     deadline = time.time() + 60
     while time.time() < deadline:
         time.sleep(0.2)
-        if database.exists():
+        try:
             done = Study.load(directory)
-            n = done.n_finished
-            done.close()
-            if n >= 15:
-                break
+        except StudyError:  # not created yet, or its configuration not yet written
+            continue
+        n = done.n_finished
+        done.close()
+        if n >= 15:
+            break
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     killed = Study.load(directory)

@@ -2,5 +2,12 @@
 
 from archsearch.evaluate.base import EVALUATORS, EvalResult, Evaluator
 from archsearch.evaluate.tabular import NB201TableEvaluator
+from archsearch.evaluate.train import TrainingEvaluator
 
-__all__ = ["EVALUATORS", "EvalResult", "Evaluator", "NB201TableEvaluator"]
+__all__ = [
+    "EVALUATORS",
+    "EvalResult",
+    "Evaluator",
+    "NB201TableEvaluator",
+    "TrainingEvaluator",
+]

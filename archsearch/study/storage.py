@@ -108,6 +108,9 @@ class SQLiteStorage(MemoryStorage):
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if version == 0 and tables == 0:
+                existed = False  # created an instant ago by another process: still empty
             if existed and version != SCHEMA_VERSION:
                 raise StudyError(
                     f"{self.path} is not an archsearch study of schema {SCHEMA_VERSION} "
