@@ -32,11 +32,20 @@ METADATA = "archsearch.json"
 class Normalised(nn.Module):
     """Prepends the dataset's normalisation so the exported model takes raw inputs."""
 
-    def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        mean: Sequence[float],
+        std: Sequence[float],
+        input_shape: Sequence[int],
+    ) -> None:
         super().__init__()
         self.model = model
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+        # one value per channel, broadcast over the remaining input dimensions (none for
+        # flat feature vectors)
+        shape = (1, -1, *[1] * (len(input_shape) - 1))
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(shape))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(shape))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model((x - self.mean) / self.std)
@@ -128,7 +137,7 @@ def export_study(
             "recipe": recipe_used,
             "input": "float32 N x C x H x W raw pixels in [0, 1]",
         }
-        wrapped = Normalised(model, data.mean, data.std) if hasattr(data, "mean") else model
+        wrapped = Normalised(model, data.mean, data.std, data.input_shape)
         save_model(wrapped, data.input_shape, to, metadata)
         return metadata
     finally:

@@ -7,9 +7,11 @@ tensors already in memory, with a seeded data order, so the same seed gives the 
 network on the same machine.
 
 The defaults are a CPU-sized recipe for Fashion-MNIST: 10,000 training images, 2 epochs,
-batch 64, SGD with Nesterov momentum and a cosine schedule. With a reduced NAS-Bench-201
-network (``NB201Space(channels=8, cells_per_stage=1)``) one evaluation takes about 10-20 s
-on one or two CPU cores (``benchmarks/train_throughput.py`` measures the training speed).
+batch 64, SGD (lr 0.05, Nesterov momentum 0.9, weight decay 5e-4) with a cosine schedule,
+6,000 validation images and the full 10,000-image test split. With a reduced NAS-Bench-201
+network (``NB201Space(channels=8, cells_per_stage=1)``) one evaluation of a random cell took
+13-29 s of CPU time, median 18.5 s, on one thread of a loaded 2-core AMD EPYC, and reached
+80-85% validation accuracy (``benchmarks/train_throughput.py`` prints both).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from archsearch.evaluate.base import EVALUATORS, EvalResult, Evaluator
 from archsearch.space.base import Architecture, SearchSpace
 
 #: images per forward pass when measuring accuracy: on the CPU, batches whose activations fit
-#: in cache are fastest (256 ran 1.2-1.5x faster than 1,000 on NAS-Bench-201 cells, C=8)
+#: in cache run faster than very large ones
 EVAL_BATCH_SIZE = {"cpu": 256, "cuda": 2048}
 #: steps between checks that the loss is still finite (a check reads the loss off the device)
 NAN_CHECK_EVERY = 20
@@ -142,9 +144,10 @@ class Recipe:
     def use_channels_last(self, device: torch.device, input_ndim: int) -> bool:
         """Whether to train in channels-last layout: by default on the CPU, for images.
 
-        On the CPU, oneDNN convolutions of the small widths NAS trains are 1.3-2x faster in
-        channels-last layout (measured on NAS-Bench-201 cells, C=8, 28x28). A model whose
-        ``forward`` calls ``.view`` on convolution outputs needs ``channels_last=False``.
+        On the CPU, oneDNN convolutions of the small widths NAS trains are faster in
+        channels-last layout (1.37x for a NAS-Bench-201 cell at C=8 on 28x28 images, see
+        ``benchmarks/train_throughput.py``). A model whose ``forward`` calls ``.view`` on
+        convolution outputs needs ``channels_last=False``.
         """
         if input_ndim != 4:
             return False
@@ -243,8 +246,8 @@ def train_model(model: nn.Module, data: ImageData, recipe: Recipe, seed: int = 0
     )
 
 
-@torch.inference_mode()
-def accuracy(
+@torch.no_grad()  # not inference_mode: the layout change below would make the
+def accuracy(  # parameters inference tensors, which torch.export then refuses
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
@@ -291,8 +294,9 @@ class TrainingEvaluator(Evaluator):
         epochs, batch_size, optimizer, lr, weight_decay, schedule, label_smoothing, device,
         channels_last: the training :class:`Recipe`; ``fidelity`` overrides ``epochs``
             per evaluation.
-        train_size: at most this many training images (a fixed seeded subset of what is
-            left after validation); ``None`` trains on all of them.
+        train_size: at most this many training images, the first ones left after the
+            validation split (a seeded random subset, since the split permutes; the first
+            ones of ``data`` when it comes with its own validation split); ``None``: all.
         valid_size: validation images carved out of the training set: a count, or a fraction
             in (0, 1). Ignored when ``data`` already has a validation split.
         test_size: at most this many test images (a fixed seeded subset) for the reported
