@@ -21,12 +21,18 @@ EVALUATOR_SHORTCUTS = {
     "lr": "lr",
     "train_size": "train_size",
     "device": "device",
+    "objective": "objective",
+    "reported": "reported",
 }
+#: evaluators whose table also defines the space: ``--space`` then defaults to it
+TABLE_SPACES = {"table": "table", "nasbench-graph-table": "nasbench-graph"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     search = subparsers.add_parser("search", help="run a new architecture search")
-    search.add_argument("--space", default="nb201", help="search space (see 'archsearch list')")
+    search.add_argument(
+        "--space", help="search space (see 'archsearch list'); default nb201, or the table's"
+    )
     search.add_argument("--strategy", default="evolution", help="search strategy")
     search.add_argument("--evaluator", default="train", help="evaluation strategy")
     search.add_argument("--budget", type=int, help="number of evaluations")
@@ -41,6 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--lr", type=float, help="learning rate")
     search.add_argument("--train-size", dest="train_size", type=int, help="training subset size")
     search.add_argument("--device", help="cpu, cuda or auto")
+    search.add_argument("--objective", help="objective column (generic table evaluator)")
+    search.add_argument("--reported", help="reported column (generic table evaluator)")
     _add_options(search, "space")
     _add_options(search, "strategy")
     _add_options(search, "evaluator")
@@ -105,7 +113,13 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
         raise ArchsearchError(f"--budget must be > 0, got {args.budget}")
     if args.seconds is not None and args.seconds <= 0:
         raise ArchsearchError(f"--seconds must be > 0, got {args.seconds}")
-    SPACES.get(args.space)
+    space = args.space or TABLE_SPACES.get(args.evaluator, "nb201")
+    space_options = parse_options(args.space_opts, "space")
+    if space == "table" and args.evaluator == "table":  # one CSV defines space and scores
+        for key in ("table", "objective", "reported"):
+            if getattr(args, key) is not None:
+                space_options.setdefault(key, getattr(args, key))
+    SPACES.get(space)
     STRATEGIES.get(args.strategy)
     evaluator_cls = EVALUATORS.get(args.evaluator)
     accepted = _accepted(evaluator_cls)
@@ -121,7 +135,7 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
         evaluator_options[option] = value
     evaluator_options.update(parse_options(args.evaluator_opts, "evaluator"))
     return {
-        "space": {"name": args.space, **parse_options(args.space_opts, "space")},
+        "space": {"name": space, **space_options},
         "strategy": {"name": args.strategy, **parse_options(args.strategy_opts, "strategy")},
         "evaluator": {"name": args.evaluator, **evaluator_options},
         "seed": args.seed,

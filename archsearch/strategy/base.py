@@ -98,14 +98,14 @@ class Strategy(ABC):
         return arch
 
     def mutate_unseen(self, parent: Architecture, tries: int = 50) -> Architecture:
-        """A one-decision mutation of ``parent`` that has not been proposed before, if any."""
-        child = self.space.mutate(parent, self.rng)
+        """A one-decision mutation of ``parent`` not proposed before; a fresh sample if none."""
         for _ in range(tries):
-            if child not in self.seen:
-                break
             child = self.space.mutate(parent, self.rng)
-        self.seen.add(child)
-        return child
+            if child not in self.seen:
+                self.seen.add(child)
+                return child
+        # every mutant tried was seen (a small or sparse space): explore instead
+        return self.sample_unseen()
 
     def options(self) -> dict[str, Any]:
         """The constructor options (besides space and seed), stored with a study."""
