@@ -102,3 +102,17 @@ def test_unknown_flags_and_missing_studies_exit_2(tmp_path, capsys):
     assert main(["show", str(tmp_path / "nothing")]) == 2
     assert main(["resume", str(tmp_path / "nothing")]) == 2
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_a_generic_csv_table_is_searched_with_its_own_space(tmp_path, capsys):
+    table = tmp_path / "t.csv"
+    rows = ["depth,width,acc,test"]
+    rows += [f"{d},{w},{80 + d + w / 16},{79 + d + w / 16}" for d in (1, 2, 3) for w in (16, 32)]
+    table.write_text("\n".join(rows) + "\n")
+    argv = ["search", "--evaluator", "table", "--table", str(table), "--objective", "acc",
+            "--reported", "test", "--strategy", "random", "--budget", "6", "--out",
+            str(tmp_path / "s"), "--json"]  # fmt: skip
+    result = run_json(capsys, argv)
+    assert result["config"]["space"]["name"] == "table"
+    assert json.loads(result["best"]["arch"]) == {"depth": 3, "width": 32}
+    assert result["best"]["reported"] == 84.0

@@ -1,6 +1,7 @@
 """Evaluators: how a candidate architecture is scored."""
 
 from archsearch.evaluate.base import EVALUATORS, EvalResult, Evaluator
+from archsearch.evaluate.table import NASBenchGraphEvaluator, TableEvaluator
 from archsearch.evaluate.tabular import NB201TableEvaluator
 from archsearch.evaluate.train import TrainingEvaluator
 
@@ -8,6 +9,8 @@ __all__ = [
     "EVALUATORS",
     "EvalResult",
     "Evaluator",
+    "NASBenchGraphEvaluator",
     "NB201TableEvaluator",
+    "TableEvaluator",
     "TrainingEvaluator",
 ]

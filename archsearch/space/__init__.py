@@ -4,6 +4,8 @@ from archsearch.space.base import Architecture, Decision, SearchSpace
 from archsearch.space.define_by_run import DefineByRunSpace, choice, fixed_choices
 from archsearch.space.nb201 import NB201Space
 from archsearch.space.registry import SPACES
+from archsearch.tables.generic import TableSpace
+from archsearch.tables.nasbench_graph import NASBenchGraphSpace
 
 
 def make_space(name: str, **options: object) -> SearchSpace:
@@ -16,8 +18,10 @@ __all__ = [
     "Architecture",
     "Decision",
     "DefineByRunSpace",
+    "NASBenchGraphSpace",
     "NB201Space",
     "SearchSpace",
+    "TableSpace",
     "choice",
     "fixed_choices",
     "make_space",

@@ -1,9 +1,12 @@
 """Search strategies: how candidates are proposed (ask/tell)."""
 
 from archsearch.strategy.base import STRATEGIES, Observation, Strategy
+from archsearch.strategy.bohb import BOHB
 from archsearch.strategy.evolution import RegularizedEvolution
+from archsearch.strategy.hyperband import Hyperband
 from archsearch.strategy.local_search import LocalSearch
 from archsearch.strategy.random_search import RandomSearch
+from archsearch.strategy.reinforce import Reinforce
 
 
 def make_strategy(name: str, space, seed: int = 0, **options) -> Strategy:
@@ -12,6 +15,9 @@ def make_strategy(name: str, space, seed: int = 0, **options) -> Strategy:
 
 
 __all__ = [
+    "BOHB",
+    "Hyperband",
+    "Reinforce",
     "STRATEGIES",
     "LocalSearch",
     "Observation",
