@@ -8,6 +8,9 @@ from typing import Any
 
 import archsearch.data  # noqa: F401
 import archsearch.evaluate  # noqa: F401
+import archsearch.oneshot  # noqa: F401  (methods and the supernet evaluator)
+import archsearch.predict  # noqa: F401
+import archsearch.proxies  # noqa: F401
 import archsearch.space  # noqa: F401
 import archsearch.strategy  # noqa: F401
 from archsearch.errors import ArchsearchError

@@ -26,16 +26,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _subcommand_modules() -> list[Any]:
-    from archsearch.cli import export_cmd, search_cmd
+    from archsearch.cli import export_cmd, oneshot, proxies, search_cmd
 
-    modules = [search_cmd, export_cmd]
-    try:  # optional commands contributed by other components
-        from archsearch.cli import proxies as proxies_cmd
-
-        modules.append(proxies_cmd)
-    except ImportError:
-        pass
-    return modules
+    return [search_cmd, export_cmd, proxies, oneshot]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,7 @@
 """Search spaces: sets of architectures described as named decisions with choices."""
 
 from archsearch.space.base import Architecture, Decision, SearchSpace
+from archsearch.space.darts import DARTSSpace
 from archsearch.space.define_by_run import DefineByRunSpace, choice, fixed_choices
 from archsearch.space.nb201 import NB201Space
 from archsearch.space.registry import SPACES
@@ -16,6 +17,7 @@ def make_space(name: str, **options: object) -> SearchSpace:
 __all__ = [
     "SPACES",
     "Architecture",
+    "DARTSSpace",
     "Decision",
     "DefineByRunSpace",
     "NASBenchGraphSpace",

@@ -1,12 +1,15 @@
 """Search strategies: how candidates are proposed (ask/tell)."""
 
+from archsearch.strategy.bananas import BANANAS
 from archsearch.strategy.base import STRATEGIES, Observation, Strategy
 from archsearch.strategy.bohb import BOHB
 from archsearch.strategy.evolution import RegularizedEvolution
 from archsearch.strategy.hyperband import Hyperband
 from archsearch.strategy.local_search import LocalSearch
+from archsearch.strategy.predictor_evolution import PredictorGuidedEvolution
 from archsearch.strategy.random_search import RandomSearch
 from archsearch.strategy.reinforce import Reinforce
+from archsearch.strategy.training_free import TENAS, NASWOTSearch, ProxyWarmStart
 
 
 def make_strategy(name: str, space, seed: int = 0, **options) -> Strategy:
@@ -15,14 +18,19 @@ def make_strategy(name: str, space, seed: int = 0, **options) -> Strategy:
 
 
 __all__ = [
+    "BANANAS",
     "BOHB",
-    "Hyperband",
-    "Reinforce",
     "STRATEGIES",
+    "Hyperband",
     "LocalSearch",
+    "NASWOTSearch",
     "Observation",
+    "PredictorGuidedEvolution",
+    "ProxyWarmStart",
     "RandomSearch",
     "RegularizedEvolution",
+    "Reinforce",
     "Strategy",
+    "TENAS",
     "make_strategy",
 ]

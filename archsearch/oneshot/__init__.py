@@ -1,0 +1,63 @@
+"""Weight-sharing and differentiable NAS: supernets, DARTS, GDAS, SPOS/RSPS and ENAS.
+
+One supernet holds every architecture of a cell space (NAS-Bench-201 or DARTS); a method
+trains it once and selects an architecture from it, which is then retrained from scratch
+and exported like any other search result::
+
+    from archsearch.oneshot import ONESHOT, build_supernet, load_search_data
+
+    data = load_search_data("fashion-mnist", valid_size=2000, train_size=6000)
+    net = build_supernet("nb201", data.input_shape, data.num_classes, channels=8,
+                         cells_per_stage=1)
+    result = ONESHOT.get("gdas")(epochs=5, arch_lr=3e-3).search(net, data)
+    print(result.arch_string, result.history[-1])
+
+Importing this package registers the methods (registry kind ``oneshot``) and the
+``supernet`` evaluator.
+"""
+
+from archsearch.oneshot.base import ONESHOT, OneShotMethod, OneShotResult
+from archsearch.oneshot.data import load_search_data
+from archsearch.oneshot.differentiable import DARTS, GDAS, unrolled_hypergradient
+from archsearch.oneshot.enas import ENAS, Controller
+from archsearch.oneshot.evaluator import (
+    InheritedWeights,
+    SupernetEvaluator,
+    load_supernet,
+    save_supernet,
+)
+from archsearch.oneshot.runtime import Runtime
+from archsearch.oneshot.spos import RSPS, SPOS
+from archsearch.oneshot.supernet import (
+    DARTSSupernet,
+    EdgeChoice,
+    MixedOp,
+    NB201Supernet,
+    Supernet,
+    build_supernet,
+)
+
+__all__ = [
+    "DARTS",
+    "ENAS",
+    "GDAS",
+    "ONESHOT",
+    "RSPS",
+    "SPOS",
+    "Controller",
+    "DARTSSupernet",
+    "EdgeChoice",
+    "InheritedWeights",
+    "MixedOp",
+    "NB201Supernet",
+    "OneShotMethod",
+    "OneShotResult",
+    "Runtime",
+    "Supernet",
+    "SupernetEvaluator",
+    "build_supernet",
+    "load_search_data",
+    "load_supernet",
+    "save_supernet",
+    "unrolled_hypergradient",
+]

@@ -1,0 +1,67 @@
+"""From a supernet's pick to a deployable model: retrain from scratch, then export.
+
+Weights inherited from a supernet are not the weights of a trained stand-alone network
+(every one-shot paper retrains the derived cell), so the derived architecture goes through
+the ``train`` evaluator like any candidate of a black-box search, and its trained network
+leaves through :func:`archsearch.export.save_model`, the export path of every study.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from archsearch.data.base import ImageData
+from archsearch.errors import ArchsearchError
+from archsearch.evaluate.base import EvalResult, Evaluator
+from archsearch.space.base import Architecture, SearchSpace
+
+
+def retrain(
+    arch: Architecture,
+    space: SearchSpace,
+    recipe: Mapping[str, Any] | None = None,
+    *,
+    seed: int = 0,
+    evaluator: Evaluator | None = None,
+) -> tuple[EvalResult, ImageData]:
+    """Train ``arch`` from scratch; returns the result (validation accuracy as objective,
+    test accuracy as reported, the trained model) and the data it was trained on.
+
+    ``recipe`` holds the options of the ``train`` evaluator (dataset, epochs, train_size,
+    ...); or pass an ``evaluator`` built already.
+    """
+    if evaluator is None:
+        from archsearch.components import build_evaluator
+
+        evaluator = build_evaluator({"name": "train", **(recipe or {})})
+    result = evaluator.evaluate(arch, space, seed=seed)
+    if result.failed or result.model is None:
+        raise ArchsearchError(
+            f"retraining {space.to_string(arch)} failed (non-finite loss): {result.metrics}"
+        )
+    return result, evaluator.data
+
+
+def export_model(
+    result: EvalResult,
+    data: ImageData,
+    path: str | Path,
+    metadata: Mapping[str, Any],
+) -> Path:
+    """Save a retrained network with the dataset's normalisation in front (raw-pixel input),
+    through :func:`archsearch.export.save_model`."""
+    from archsearch.export import Normalised, save_model
+
+    model = Normalised(result.model, data.mean, data.std, data.input_shape)
+    info = {
+        **dict(metadata),
+        "dataset": data.name,
+        "input_shape": list(data.input_shape),
+        "num_classes": data.num_classes,
+        "valid_accuracy": result.objective,
+        "test_accuracy": result.reported,
+        "input": "float32 N x C x H x W raw pixels in [0, 1]",
+    }
+    return save_model(model, data.input_shape, path, info)

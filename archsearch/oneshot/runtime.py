@@ -1,0 +1,220 @@
+"""Where and how supernets run: device, mixed precision, memory format, batches and BN.
+
+Mixed precision is bfloat16 autocast: it needs no loss scaling (bfloat16 has float32's
+exponent range), which keeps the bi-level updates (DARTS's unrolled step, REINFORCE) free of
+scaler bookkeeping; ``auto`` turns it on for CUDA only. Channels-last memory is on by default
+on both devices: CUDA's tensor-core convolutions want it, and on the CPU it made supernet
+steps faster too (compare ``benchmarks/oneshot.py --channels-last on`` and ``off``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from archsearch.data.base import ImageData
+from archsearch.errors import ArchsearchError
+
+AUTO = "auto"
+
+
+def _flag(value: bool | str | None, default: bool, what: str) -> bool:
+    if value is None or value == AUTO:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ArchsearchError(f"{what} must be auto, true or false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A resolved device with its precision and memory-format settings."""
+
+    device: torch.device
+    amp: bool = False
+    channels_last: bool = False
+
+    @classmethod
+    def resolve(
+        cls,
+        device: str | torch.device | None = AUTO,
+        amp: bool | str | None = AUTO,
+        channels_last: bool | str | None = AUTO,
+    ) -> Runtime:
+        """``auto`` picks CUDA when present (and then mixed precision) and channels-last."""
+        name = str(device) if device is not None else AUTO
+        if name == AUTO:
+            name = "cuda" if torch.cuda.is_available() else "cpu"
+        try:
+            resolved = torch.device(name)
+        except RuntimeError:
+            raise ArchsearchError(f"unknown device {name!r}; devices: auto, cpu, cuda") from None
+        if resolved.type == "cuda" and not torch.cuda.is_available():
+            raise ArchsearchError("device cuda was asked for but no CUDA GPU is available")
+        if resolved.type not in ("cpu", "cuda"):
+            raise ArchsearchError(f"unsupported device {name!r}; devices: auto, cpu, cuda")
+        on_gpu = resolved.type == "cuda"
+        return cls(
+            resolved,
+            amp=_flag(amp, on_gpu, "amp"),
+            channels_last=_flag(channels_last, True, "channels_last"),
+        )
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+    def module(self, model: nn.Module) -> nn.Module:
+        model.to(self.device)
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        return model
+
+    def tensor(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def describe(self) -> dict[str, object]:
+        name = (
+            torch.cuda.get_device_name(self.device)
+            if self.device.type == "cuda"
+            else f"cpu ({torch.get_num_threads()} threads)"
+        )
+        return {"device": name, "amp": self.amp, "channels_last": self.channels_last}
+
+
+def on_device(data: ImageData, runtime: Runtime) -> ImageData:
+    """``data`` on the runtime's device (channels-last if set); a validation split is needed:
+    it is what one-shot methods choose architectures on."""
+    if data.x_valid is None or data.y_valid is None:
+        raise ArchsearchError(
+            f"{data.name} has no validation split; carve one out of the training set with "
+            "archsearch.data.split_train_valid"
+        )
+    if data.x_train.dim() != 4:
+        raise ArchsearchError(
+            f"one-shot search needs N x C x H x W images, got {tuple(data.x_train.shape)}"
+        )
+    return replace(
+        data,
+        x_train=runtime.tensor(data.x_train),
+        y_train=data.y_train.to(runtime.device),
+        x_valid=runtime.tensor(data.x_valid),
+        y_valid=data.y_valid.to(runtime.device),
+        x_test=None,
+        y_test=None,
+    )
+
+
+def batches(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    shuffle: bool = True,
+    drop_last: bool = True,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Mini-batches of tensors already on their device (shuffled on the CPU, so the order
+    depends on the generator's seed alone)."""
+    n = len(x)
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    order = order.to(x.device)
+    stop = n - batch_size + 1 if drop_last and n >= batch_size else n
+    for start in range(0, max(stop, 1), batch_size):
+        idx = order[start : start + batch_size]
+        if len(idx):
+            yield x[idx], y[idx]
+
+
+def _batch_norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@contextlib.contextmanager
+def batch_statistics(model: nn.Module) -> Iterator[None]:
+    """Run BN on each batch's own statistics, leaving the running statistics untouched.
+
+    Supernet diagnostics use this: running statistics of a supernet mix every path it was
+    trained on, so they describe no single architecture (Guo et al. 2020, Sec. 3.3).
+    """
+    norms = _batch_norms(model)
+    saved = [(m, m.momentum) for m in norms]
+    was_training = model.training
+    model.train()
+    for m in norms:
+        m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch: unchanged
+    try:
+        yield
+    finally:
+        for m, momentum in saved:
+            m.momentum = momentum
+        model.train(was_training)
+
+
+def recalibrate_batch_norm(
+    model: nn.Module,
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    images: Sequence[torch.Tensor],
+) -> None:
+    """Recompute every BN's running statistics for one path from a few batches.
+
+    SPOS (Guo et al. 2020, Sec. 3.3) does this before scoring each architecture with
+    inherited weights; the model is left in eval mode, using the fresh statistics.
+    """
+    norms = _batch_norms(model)
+    saved = [(m, m.momentum) for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the calibration batches
+    model.train()
+    try:
+        with torch.no_grad():
+            for x in images:
+                forward(x)
+    finally:
+        for m, momentum in saved:
+            m.momentum = momentum
+        model.eval()
+
+
+def loss_and_correct(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy (in float32 under autocast) and the number of correct predictions."""
+    loss = F.cross_entropy(logits.float(), y)
+    return loss, (logits.argmax(dim=1) == y).sum()
+
+
+def evaluate(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    runtime: Runtime,
+    batch_size: int = 500,
+) -> tuple[float, float]:
+    """Mean loss and accuracy (%) of ``forward`` over ``x``; the caller sets the BN mode."""
+    total_loss = torch.zeros((), device=x.device)
+    total_correct = torch.zeros((), device=x.device)
+    with torch.no_grad(), runtime.autocast():
+        for start in range(0, len(x), batch_size):
+            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+            loss, correct = loss_and_correct(forward(xb), yb)
+            total_loss += loss * len(xb)
+            total_correct += correct
+    n = max(len(x), 1)
+    return float(total_loss) / n, 100.0 * float(total_correct) / n
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed torch's global generator (weight init) and return a CPU generator for batches."""
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)

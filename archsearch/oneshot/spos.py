@@ -1,0 +1,161 @@
+"""Single-path one-shot (SPOS) and random search with weight sharing (RSPS).
+
+SPOS (Guo et al., ECCV 2020) decouples supernet training from search: every training step
+samples one architecture uniformly from the space and updates only its path, so that all
+paths are trained equally; then a search runs over the trained supernet, scoring each
+candidate by its inherited-weight validation accuracy (:class:`SupernetEvaluator`). SPOS
+searches with evolution; random search with weight sharing (Li & Talwalkar, UAI 2019) is
+the same supernet searched by random sampling. Any registered strategy can be named.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from archsearch.errors import ArchsearchError
+from archsearch.oneshot.base import ONESHOT, OneShotMethod, _Mean
+from archsearch.oneshot.evaluator import InheritedWeights, SupernetEvaluator
+from archsearch.oneshot.supernet import EdgeChoice, Path
+from archsearch.space.base import Architecture
+
+SAMPLINGS = ("uniform", "fair")
+
+
+@ONESHOT.register("spos")
+class SPOS(OneShotMethod):
+    """Uniform single-path supernet training, then ``strategy`` over inherited weights.
+
+    ``search_budget`` architectures are scored; each score recalibrates BN on
+    ``calibration_batches`` training batches and measures accuracy on ``eval_size``
+    validation images.
+
+    ``sampling="fair"`` trains with FairNAS's strict fairness (Chu et al., ICCV 2021,
+    Algorithm 1) instead of one uniform path per step: each step draws, per edge, a random
+    permutation of the K operations, builds the K paths that together use every operation
+    of every edge exactly once, and sums their gradients before one update, so no operation
+    falls behind in training. It needs a space whose edges choose freely among all
+    operations (NAS-Bench-201); a step costs K forward-backward passes.
+    """
+
+    name = "spos"
+
+    def __init__(
+        self,
+        *,
+        strategy: str = "evolution",
+        strategy_options: Mapping[str, Any] | None = None,
+        search_budget: int = 100,
+        calibration_batches: int = 4,
+        sampling: str = "uniform",
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        if sampling not in SAMPLINGS:
+            raise ArchsearchError(f"unknown sampling {sampling!r}; samplings: {SAMPLINGS}")
+        self.sampling = sampling
+        if search_budget <= 0:
+            raise ArchsearchError(f"search_budget must be > 0, got {search_budget}")
+        from archsearch.strategy import STRATEGIES
+
+        STRATEGIES.get(strategy)  # fail now, not after training, on an unknown name
+        self.strategy = strategy
+        self.strategy_options = dict(strategy_options or {})
+        self.search_budget = search_budget
+        self.calibration_batches = calibration_batches
+
+    def options(self) -> dict[str, Any]:
+        extra = {
+            "strategy": self.strategy,
+            "strategy_options": self.strategy_options,
+            "search_budget": self.search_budget,
+            "calibration_batches": self.calibration_batches,
+            "sampling": self.sampling,
+        }
+        return {**super().options(), **extra}
+
+    def _setup(self) -> None:
+        if self.sampling == "fair" and self.net.space.name != "nb201":
+            raise ArchsearchError(
+                f"fair sampling needs edges that choose among all operations (nb201), "
+                f"not space {self.net.space.name!r}"
+            )
+
+    def fair_paths(self) -> list[dict[str, EdgeChoice]]:
+        """K paths that use each operation of each edge exactly once (FairNAS)."""
+        k = len(self.net.operations)
+        paths = []
+        perms = {
+            kind: [self.rng.permutation(k) for _ in edges] for kind, edges in self.net.edges.items()
+        }
+        for i in range(k):
+            paths.append(
+                {kind: EdgeChoice(index=[int(p[i]) for p in ps]) for kind, ps in perms.items()}
+            )
+        return paths
+
+    def _train_epoch(self) -> dict[str, Any]:
+        meter = _Mean()
+        for x, y in self.train_batches():
+            paths = self.fair_paths() if self.sampling == "fair" else [self.sample_path()]
+            self.weight_step(x, y, paths, meter)
+        loss, acc = meter.read()
+        return {"train_loss": round(loss, 5), "train_acc": round(acc, 3)}
+
+    def current_arch(self) -> Architecture | None:
+        return None  # uniform sampling prefers no architecture until the search
+
+    def entropy(self) -> float:
+        """Uniform over the valid architectures: log |space| per decision."""
+        return math.log(self.net.space.size()) / len(self.net.space.decisions)
+
+    def _valid_path(self, arch: Architecture | None) -> Callable[[], Path]:
+        return self.sample_path  # the mean accuracy of random paths
+
+    def scorer(self) -> InheritedWeights:
+        return InheritedWeights(
+            self.net,
+            self.data,
+            self.runtime,
+            calibration_batches=self.calibration_batches,
+            calibration_batch_size=max(self.batch_size, 64),
+            eval_size=self.eval_size,
+            seed=self.seed,
+        )
+
+    def _finalize(self) -> tuple[Architecture, dict[str, Any]]:
+        from archsearch.strategy import make_strategy
+        from archsearch.study import Study
+        from archsearch.study.study import Budget
+
+        started = time.perf_counter()
+        space = self.net.space
+        study = Study(
+            space,
+            make_strategy(self.strategy, space, seed=self.seed, **self.strategy_options),
+            SupernetEvaluator(scorer=self.scorer()),
+            budget=Budget(evaluations=self.search_budget),
+            seed=self.seed,
+        )
+        best = study.optimize()
+        if best is None:
+            raise ArchsearchError("the search over inherited weights scored no architecture")
+        details = {
+            "search_phase_seconds": round(time.perf_counter() - started, 3),
+            "evaluations": study.n_finished,
+            "best_inherited_acc": best.objective,
+            "trajectory": [row["best_objective"] for row in study.trajectory()],
+        }
+        return study.best_arch(), details
+
+
+@ONESHOT.register("rsps")
+class RSPS(SPOS):
+    """Random search with weight sharing (Li & Talwalkar 2019): SPOS searched at random."""
+
+    name = "rsps"
+
+    def __init__(self, *, strategy: str = "random", **options: Any) -> None:
+        super().__init__(strategy=strategy, **options)

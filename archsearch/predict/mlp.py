@@ -1,0 +1,151 @@
+"""An ensemble of MLPs: BANANAS' predictor (White et al., AAAI 2021, sec. 4).
+
+Several fully connected networks, differing only in initialisation, are trained on the same
+encodings; their mean is the prediction and their spread the uncertainty that BANANAS'
+acquisition needs (an ensemble is a cheap, well-calibrated-enough alternative to a Bayesian
+network: Lakshminarayanan et al., NeurIPS 2017). The members are trained together as one
+batched network (one ``bmm`` per layer), which keeps a refit per search step cheap on CPU.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from archsearch.errors import ArchsearchError
+from archsearch.predict.base import PREDICTORS, FeaturePredictor, standardise
+from archsearch.predict.training import seeded, single_thread, train
+from archsearch.space.base import Architecture, SearchSpace
+
+
+class BatchedMLP(nn.Module):
+    """``members`` independent MLPs evaluated at once: ``(N, F) -> (members, N)``."""
+
+    def __init__(self, members: int, sizes: Sequence[int]) -> None:
+        super().__init__()
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+            bound = 1.0 / math.sqrt(fan_in)  # nn.Linear's default initialisation
+            self.weights.append(nn.Parameter(torch.empty(members, fan_in, fan_out).uniform_(
+                -bound, bound)))  # fmt: skip
+            self.biases.append(nn.Parameter(torch.empty(members, 1, fan_out).uniform_(
+                -bound, bound)))  # fmt: skip
+        self.members = members
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.unsqueeze(0).expand(self.members, *x.shape)
+        last = len(self.weights) - 1
+        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = torch.baddbmm(b, h, w)
+            if k < last:
+                h = torch.relu(h)
+        return h.squeeze(-1)
+
+
+@PREDICTORS.register("mlp-ensemble")
+class MLPEnsemble(FeaturePredictor):
+    """Mean and spread of ``members`` MLPs on (by default) the path encoding.
+
+    Defaults follow BANANAS' (5 members, Adam at 0.01, 200 epochs), with 3 hidden layers of
+    64 units and at most 1,000 updates, so that a fit from scratch costs about 2 s of one
+    CPU core whether 100 or 1,000 architectures are known (``benchmarks/predictors.py
+    --ask-overhead``).
+    With the ``ranking`` loss every member is trained with GATES' pairwise hinge; the
+    spread is then in the same arbitrary units as the mean.
+    """
+
+    name = "mlp-ensemble"
+    has_std = True
+    losses = ("mse", "ranking")
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        seed: int = 0,
+        loss: str = "mse",
+        encoding: str = "path",
+        members: int = 5,
+        hidden: Sequence[int] = (64, 64, 64),
+        epochs: int = 200,
+        batch_size: int = 64,
+        lr: float = 0.01,
+        weight_decay: float = 0.0,
+        min_steps: int = 200,
+        max_steps: int | None = 1000,
+    ) -> None:
+        super().__init__(space, seed=seed, loss=loss, encoding=encoding)
+        if members < 1 or any(h < 1 for h in hidden) or epochs < 1 or batch_size < 2:
+            raise ArchsearchError(
+                f"need members >= 1, hidden sizes >= 1, epochs >= 1 and batch_size >= 2; got "
+                f"{members}, {list(hidden)}, {epochs}, {batch_size}"
+            )
+        self.members = members
+        self.hidden = tuple(int(h) for h in hidden)
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.min_steps = min_steps
+        self.max_steps = max_steps
+        self.model: BatchedMLP | None = None
+
+    def options(self) -> dict[str, Any]:
+        return {
+            **super().options(),
+            "members": self.members,
+            "hidden": list(self.hidden),
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "min_steps": self.min_steps,
+            "max_steps": self.max_steps,
+        }
+
+    def _fit(self, archs: list[Architecture], y: np.ndarray) -> None:
+        with seeded(self.seed) as generator:
+            self._generator = generator
+            self.model = BatchedMLP(
+                self.members, (self.features(archs[:1]).shape[1], *self.hidden, 1)
+            )
+        self._train(archs, y, self.epochs, self.min_steps, self.max_steps)
+
+    def _partial_fit(self, archs: list[Architecture], y: np.ndarray, steps: int) -> None:
+        self._train(archs, y, 1, steps, steps)
+
+    def _train(self, archs, y, epochs: int, min_steps: int, max_steps: int | None) -> None:
+        x = torch.as_tensor(self.features(archs))
+        target, self._shift, self._scale = standardise(y)
+        with single_thread():
+            train(
+                lambda index: self.model(x[index]),
+                list(self.model.parameters()),
+                target,
+                loss=self.loss,
+                epochs=epochs,
+                batch_size=self.batch_size,
+                lr=self.lr,
+                weight_decay=self.weight_decay,
+                generator=self._generator,
+                min_steps=min_steps,
+                max_steps=max_steps,
+            )
+
+    def member_predictions(self, archs: Sequence[Architecture]) -> np.ndarray:
+        """Each member's predictions, ``(members, len(archs))``, on the training scale."""
+        if self.model is None:
+            raise ArchsearchError(f"predictor {self.name!r} must be fitted before predict")
+        with torch.no_grad(), single_thread():
+            out = self.model(torch.as_tensor(self.features(archs))).double().numpy()
+        return out * self._scale + self._shift if self.loss == "mse" else out
+
+    def _predict(self, archs: list[Architecture]) -> tuple[np.ndarray, np.ndarray]:
+        out = self.member_predictions(archs)
+        return out.mean(axis=0), out.std(axis=0)
