@@ -1,16 +1,31 @@
-"""Search strategies on the NAS-Bench-201 table: the benchmark's protocol, many seeds.
+"""Search strategies on the NAS-Bench-201 table: the benchmark's protocol, many seeds, with
+Optuna's TPE run beside them as the baseline a user would reach for.
 
-Each run searches on ``<dataset>_valid`` for ``--budget`` queries and reports the
-``<dataset>_test`` accuracy of the architecture it picked (best by validation). Prints, per
-strategy and budget, mean ± std over seeds and the wall time.
+Each run searches on ``<dataset>_valid`` and, after each query, records the ``<dataset>_test``
+accuracy of the architecture it would return (the best by validation so far). One run of
+``max(--budget)`` queries gives every smaller budget too, as the prefix of its trajectory:
+what a user who stopped the same search earlier would have got. Prints, per dataset,
+strategy and budget, mean ± std over seeds, and the wall time; ``--plot`` draws best-so-far
+test accuracy against queries; ``--cache`` keeps every finished run (JSON lines), so an
+interrupted benchmark resumes where it stopped.
+
+``tpe`` is Optuna's ``TPESampler`` (its defaults, seeded with the run's seed) over the six
+edges as categorical parameters, one query per trial, repeats included: the benchmark counts
+queries, not distinct architectures. ``all`` names every black-box strategy registered;
+the training-free ones (naswot, tenas, warmstart) have their own benchmark,
+``benchmarks/training_free.py``.
 
     python benchmarks/nb201_search.py --strategies random,evolution,local \
         --dataset cifar10 --budget 100 --seeds 100 --table ../shared/data/nb201/nb201.csv
+    python benchmarks/nb201_search.py --strategies all,tpe --dataset cifar10,cifar100,imagenet16 \
+        --budget 25,50,100,200 --seeds 100 --cache runs/nb201_search.jsonl \
+        --plot benchmarks/results/nb201_search.png
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -21,79 +36,214 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_TABLE = Path(__file__).resolve().parents[1].parent / "shared/data/nb201/nb201.csv"
+TRAINING_FREE = {"naswot", "tenas", "warmstart"}
+#: test accuracy of the best-by-validation architecture: Optuna 5.0 TPE (100 seeds), the
+#: published REA, and the ceiling (the best-by-validation architecture of the whole table)
+REFERENCE = {
+    "TPE @50 (Optuna 5.0)": {"cifar10": 93.87, "cifar100": 72.44, "imagenet16": 46.05},
+    "TPE @100 (Optuna 5.0)": {"cifar10": 94.04, "cifar100": 73.05, "imagenet16": 46.37},
+    "REA @100 (published)": {"cifar10": 93.92, "cifar100": 71.84, "imagenet16": 45.54},
+    "target @50": {"cifar10": 94.15, "cifar100": 73.00, "imagenet16": 46.30},
+    "target @100": {"cifar10": 94.25, "cifar100": 73.35, "imagenet16": 46.42},
+    "ceiling": {"cifar10": 94.30, "cifar100": 73.48, "imagenet16": 46.44},
+}
+
+Task = tuple[str, str, str, int, int]  # table, dataset, strategy, seed, queries
 
 
-def run_one(task: tuple[str, str, str, int, list[int]]) -> tuple[str, int, list[float]]:
-    """One strategy and seed; returns the reported accuracy after each budget in ``budgets``."""
+def run_one(task: Task) -> tuple[Task, list[float], float]:
+    """One search: the test accuracy of its best-by-validation pick after each query, and the
+    seconds the search took (wall time in a one-thread worker)."""
+    start = time.perf_counter()
+    return task, search(task), time.perf_counter() - start
+
+
+def search(task: Task) -> list[float]:
+    import torch
+
+    torch.set_num_threads(1)  # one core per worker: the benchmark, not the library, decides
+    table, dataset, strategy, seed, queries = task
+    if strategy == "tpe":
+        return run_tpe(table, dataset, seed, queries)
     from archsearch.study import Study
 
-    table, dataset, strategy, seed, budgets = task
     config = {
         "space": {"name": "nb201"},
         "strategy": {"name": strategy},
         "evaluator": {"name": "nb201-table", "table": table, "dataset": dataset},
         "seed": seed,
-        "budget": {"evaluations": max(budgets), "seconds": None},
+        "budget": {"evaluations": queries, "seconds": None},
     }
     study = Study.from_config(config)
-    study.optimize()
-    trajectory = study.trajectory()
-    return strategy, seed, [trajectory[b - 1]["best_reported"] for b in budgets]
+    study.optimize(progress=False)
+    return [step["best_reported"] for step in study.trajectory()]
+
+
+def run_tpe(table_path: str, dataset: str, seed: int, queries: int) -> list[float]:
+    """Optuna's TPE on the same table, queries and protocol as archsearch's strategies."""
+    import optuna
+
+    from archsearch.tables import load_nb201_table
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    table = load_nb201_table(table_path)
+    space = table.space
+    valid, test = table.column(f"{dataset}_valid"), table.column(f"{dataset}_test")
+
+    def objective(trial: optuna.Trial) -> float:
+        choices = {
+            d.label: trial.suggest_categorical(d.label, list(d.choices)) for d in space.decisions
+        }
+        index = space.index(space.make(choices))
+        trial.set_user_attr("test", float(test[index]))
+        return float(valid[index])
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(objective, n_trials=queries)
+    best_valid, best_test, curve = -np.inf, np.nan, []
+    for trial in study.trials:
+        if trial.value > best_valid:  # ties keep the earlier pick, as a Study does
+            best_valid, best_test = trial.value, trial.user_attrs["test"]
+        curve.append(best_test)
+    return curve
+
+
+def load_cache(path: Path | None) -> dict[tuple, tuple[list[float], float]]:
+    """Finished runs from a previous invocation, keyed by (dataset, strategy, seed, queries)."""
+    done: dict[tuple, tuple[list[float], float]] = {}
+    if path is None or not path.exists():
+        return done
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by a kill: that run is redone
+            continue
+        key = (row["dataset"], row["strategy"], row["seed"], row["queries"])
+        done[key] = row["curve"], row["seconds"]
+    return done
+
+
+def plot(curves: dict, datasets: list[str], strategies: list[str], path: Path) -> None:
+    """Mean best-so-far test accuracy against queries, one panel per dataset."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4.5), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        for strategy in strategies:
+            runs = np.array(curves[dataset][strategy])
+            x = np.arange(1, runs.shape[1] + 1)
+            mean = runs.mean(axis=0)
+            sem = runs.std(axis=0) / np.sqrt(len(runs))
+            style = "--" if strategy in ("tpe", "random") else "-"
+            ax.plot(x, mean, style, label=strategy, linewidth=1.4)
+            ax.fill_between(x, mean - sem, mean + sem, alpha=0.15)
+        ceiling = REFERENCE["ceiling"][dataset]
+        ax.axhline(ceiling, color="black", linewidth=0.8, linestyle=":", label="ceiling")
+        ax.set_xscale("log")
+        ax.set_ylim(ceiling - 3.0, ceiling + 0.3)
+        ax.set_title(f"NAS-Bench-201 {dataset} ({len(runs)} seeds)")
+        ax.set_xlabel("queries")
+        ax.set_ylabel("test accuracy of best-by-validation (%)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
+
+
+def strategy_names(spec: str) -> list[str]:
+    from archsearch.components import build_components  # noqa: F401 (fills the registries)
+    from archsearch.strategy import STRATEGIES
+
+    names: list[str] = []
+    for name in (s for s in spec.split(",") if s):
+        if name == "all":
+            names += [n for n in STRATEGIES.names() if n not in TRAINING_FREE]
+        elif name == "tpe" or STRATEGIES.get(name):
+            names.append(name)
+    return list(dict.fromkeys(names))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--strategies", default="random,evolution,local")
-    parser.add_argument("--dataset", default="cifar10")
+    parser.add_argument("--strategies", default="random,evolution,local", help="names, all, tpe")
+    parser.add_argument("--dataset", default="cifar10", help="comma list of datasets")
     parser.add_argument("--budget", default="100", help="queries; comma list for several")
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--table", default=str(DEFAULT_TABLE))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--cache", type=Path, help="JSON lines of finished runs (resumes)")
+    parser.add_argument("--plot", type=Path, help="PNG of best-so-far accuracy vs queries")
     args = parser.parse_args(argv)
 
-    strategies = [s for s in args.strategies.split(",") if s]
-    budgets = sorted(int(b) for b in args.budget.split(","))
     from archsearch.tables import load_nb201_table
+    from archsearch.tables.nb201 import dataset_name
 
+    strategies = strategy_names(args.strategies)
+    datasets = [dataset_name(d) for d in args.dataset.split(",") if d]
+    budgets = sorted(int(b) for b in args.budget.split(","))
+    queries = budgets[-1]
     load_nb201_table(args.table)  # fail fast on a bad table
     print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores,"
-        f" Python {platform.python_version()},"
-        f" workers {args.workers}; seeds 0..{args.seeds - 1}; dataset {args.dataset};"
-        f" search on {args.dataset}_valid, report {args.dataset}_test"
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python"
+        f" {platform.python_version()}, workers {args.workers}; seeds 0..{args.seeds - 1};"
+        f" search on <dataset>_valid, report <dataset>_test of the best-by-validation pick"
     )
-    tasks = [
-        (args.table, args.dataset, s, seed, budgets)
-        for s in strategies
-        for seed in range(args.seeds)
-    ]
-    results: dict[str, list[list[float]]] = {s: [] for s in strategies}
-    seconds: dict[str, float] = {}
-    start = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+    cache = load_cache(args.cache)
+    curves = {d: {s: {} for s in strategies} for d in datasets}
+    seconds = {d: {s: [] for s in strategies} for d in datasets}
+    todo: list[Task] = []
+    for dataset in datasets:
         for strategy in strategies:
-            t0 = time.perf_counter()
-            mine = [t for t in tasks if t[2] == strategy]
-            for _, _, finals in pool.map(
-                run_one, mine, chunksize=max(1, len(mine) // (4 * args.workers))
-            ):
-                results[strategy].append(finals)
-            seconds[strategy] = time.perf_counter() - t0
+            for seed in range(args.seeds):
+                known = cache.get((dataset, strategy, seed, queries))
+                if known is None:
+                    todo.append((args.table, dataset, strategy, seed, queries))
+                else:
+                    curves[dataset][strategy][seed] = known[0]
+                    seconds[dataset][strategy].append(known[1])
+    print(f"{len(todo)} runs to do, {len(datasets) * len(strategies) * args.seeds - len(todo)}"
+          f" from the cache")  # fmt: skip
+
+    start = time.perf_counter()
+    sink = args.cache.open("a") if args.cache else None
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        for (_, dataset, strategy, seed, _), curve, took in pool.map(run_one, todo, chunksize=1):
+            curves[dataset][strategy][seed] = curve
+            seconds[dataset][strategy].append(took)
+            if sink:
+                row = {"dataset": dataset, "strategy": strategy, "seed": seed, "queries": queries}
+                sink.write(json.dumps({**row, "seconds": took, "curve": curve}) + "\n")
+                sink.flush()  # a finished run survives a kill of the benchmark
+    if sink:
+        sink.close()
     total = time.perf_counter() - start
 
-    header = (
-        f"{'strategy':<22}" + "".join(f"{f'{b} queries':>18}" for b in budgets) + f"{'wall s':>9}"
-    )
-    print(header)
-    for strategy in strategies:
-        values = np.array(results[strategy])
-        cells = "".join(
-            f"{values[:, i].mean():>11.2f} ± {values[:, i].std():<4.2f}"
-            for i in range(len(budgets))
+    runs = {d: {s: [curves[d][s][k] for k in sorted(curves[d][s])] for s in strategies}
+            for d in datasets}  # fmt: skip
+    for dataset in datasets:
+        print(f"\n{dataset}: test accuracy (%) of the best-by-validation pick, mean ± std")
+        print(
+            f"{'strategy':<22}"
+            + "".join(f"{f'{b} queries':>16}" for b in budgets)
+            + f"{'s per run':>11}"
         )
-        print(f"{strategy:<22}{cells}{seconds[strategy]:>9.1f}")
-    print(f"total wall time: {total:.1f} s")
+        for strategy in strategies:
+            values = np.array(runs[dataset][strategy])
+            cells = "".join(
+                f"{values[:, b - 1].mean():>9.2f} ± {values[:, b - 1].std():<4.2f}" for b in budgets
+            )
+            print(f"{strategy:<22}{cells}{np.mean(seconds[dataset][strategy]):>11.2f}")
+        for label, figures in REFERENCE.items():
+            print(f"  {label:<24}{figures[dataset]:.2f}")
+    print(f"\ntotal wall time: {total:.1f} s")
+    if args.plot:
+        plot(runs, datasets, strategies, args.plot)
 
 
 if __name__ == "__main__":

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from archsearch.errors import ArchsearchError
 from archsearch.space.base import Architecture, SearchSpace
-from archsearch.strategy.base import STRATEGIES, Strategy
+from archsearch.strategy.base import STRATEGIES, Observation
+from archsearch.strategy.model_based import ModelBasedStrategy, mutation_candidates
 
 ACQUISITIONS = ("its", "ucb")
 
 
 @STRATEGIES.register("bananas")
-class BANANAS(Strategy):
+class BANANAS(ModelBasedStrategy):
     """Ensemble-MLP Bayesian optimisation over mutations of the best architectures.
 
     * The first ``initial`` proposals are uniform samples (none when at least ``initial``
@@ -60,7 +59,7 @@ class BANANAS(Strategy):
         members: int = 5,
         update_steps: int = 20,
     ) -> None:
-        super().__init__(space, seed)
+        super().__init__(space, seed, initial, update_steps)
         if acquisition not in ACQUISITIONS:
             raise ArchsearchError(
                 f"unknown acquisition {acquisition!r}; acquisitions: {list(ACQUISITIONS)}"
@@ -70,19 +69,12 @@ class BANANAS(Strategy):
                 f"need initial, candidates and parents >= 1 and members >= 2; got {initial}, "
                 f"{candidates}, {parents}, {members}"
             )
-        self.initial = initial
         self.candidates = candidates
         self.parents = parents
         self.acquisition = acquisition
         self.ucb_beta = ucb_beta
         self.encoding = encoding
         self.members = members
-        self.update_steps = update_steps
-        self._asked = 0
-        self._model = None
-        self._fitted_on = -1  # number of successful results the model has learned from
-        self._scratch_on = 0  # ... when it was last fitted from scratch
-        self._isomorphs = IsomorphismFilter(space)
 
     def options(self) -> dict[str, Any]:
         return {
@@ -96,14 +88,17 @@ class BANANAS(Strategy):
             "update_steps": self.update_steps,
         }
 
-    # ------------------------------------------------------------------ asking
-    def ask(self) -> Architecture:
-        self._asked += 1
-        successes = [o for o in self.history if o.objective is not None]
-        if len(successes) < 2 or (self._asked <= self.initial and len(successes) < self.initial):
-            return self.sample_unseen()
-        if self._fitted_on != len(successes):
-            self._fit(successes)
+    def new_model(self) -> Any:
+        from archsearch.predict import MLPEnsemble  # torch only once a model is needed
+
+        return MLPEnsemble(
+            self.space,
+            seed=int(self.rng.integers(2**31)),
+            encoding=self.encoding,
+            members=self.members,
+        )
+
+    def propose_from(self, successes: list[Observation]) -> Architecture:
         ranked = sorted(successes, key=lambda o: o.objective, reverse=True)
         pool = mutation_candidates(self, [o.arch for o in ranked[: self.parents]], self.candidates)
         if not pool:
@@ -113,84 +108,4 @@ class BANANAS(Strategy):
             value = mean + std * self.rng.standard_normal(len(pool))
         else:
             value = mean + self.ucb_beta * std
-        return self._isomorphs.pick(self, pool, value)
-
-    def _fit(self, successes: list) -> None:
-        archs, scores = [o.arch for o in successes], [o.objective for o in successes]
-        if self._model is not None and len(successes) < 2 * self._scratch_on:
-            self._model.partial_fit(archs, scores, self.update_steps)
-        else:
-            from archsearch.predict import MLPEnsemble  # torch only once a model is needed
-
-            self._model = MLPEnsemble(
-                self.space,
-                seed=int(self.rng.integers(2**31)),
-                encoding=self.encoding,
-                members=self.members,
-            )
-            self._model.fit(archs, scores)
-            self._scratch_on = len(successes)
-        self._fitted_on = len(successes)
-
-
-def mutation_candidates(
-    strategy: Strategy, parents: list[Architecture], count: int
-) -> list[Architecture]:
-    """Never-proposed candidates near ``parents`` (best first): every one-decision neighbour
-    of the best, then ``count`` mutations of all parents, round robin.
-
-    The full neighbourhood of the best makes the model, not chance, decide which of its
-    neighbours to try; every other mutation changes two decisions rather than one, so that
-    the pool reaches past the parents' immediate neighbourhoods.
-    """
-    space, rng = strategy.space, strategy.rng
-    pool: dict[Architecture, None] = {}
-    for child in space.neighbours(parents[0]):
-        if child not in strategy.seen:
-            pool[child] = None
-    local = len(pool)
-    for k in range(4 * count):
-        if len(pool) >= local + count:
-            break
-        child = space.mutate(parents[k % len(parents)], rng)
-        if k % 2:
-            child = space.mutate(child, rng)
-        if child not in strategy.seen:
-            pool.setdefault(child, None)
-    return list(pool)
-
-
-class IsomorphismFilter:
-    """Picks the best candidate that is not isomorphic to an architecture proposed before.
-
-    On spaces that tell isomorphic cells apart (``isomorphism_hash``) such a candidate is a
-    network already evaluated (or pending) under another name; evaluating it again would
-    spend budget on nothing new. Candidates are hashed best first, so that usually one or
-    two are hashed per proposal; hashes are cached. On other spaces the best is taken.
-    """
-
-    def __init__(self, space: SearchSpace) -> None:
-        self.hasher = getattr(space, "isomorphism_hash", None)
-        self._cache: dict[Architecture, str] = {}
-        self._proposed: set[Architecture] = set()
-        self._hashes: set[str] = set()
-
-    def _digest(self, arch: Architecture) -> str:
-        value = self._cache.get(arch)
-        if value is None:
-            value = self._cache[arch] = self.hasher(arch)
-        return value
-
-    def pick(self, strategy: Strategy, pool: list[Architecture], value: np.ndarray) -> Architecture:
-        order = np.argsort(-np.asarray(value), kind="stable")
-        choice = pool[int(order[0])]
-        if self.hasher is not None:
-            for arch in strategy.seen - self._proposed:  # proposed or told since last time
-                self._hashes.add(self._digest(arch))
-            self._proposed |= strategy.seen
-            for i in order:
-                if self._digest(pool[int(i)]) not in self._hashes:
-                    choice = pool[int(i)]
-                    break
-        strategy.seen.add(choice)
-        return choice
+        return self.pick(pool, value)

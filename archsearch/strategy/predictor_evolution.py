@@ -13,12 +13,12 @@ from typing import Any
 
 from archsearch.errors import ArchsearchError
 from archsearch.space.base import Architecture, SearchSpace
-from archsearch.strategy.bananas import IsomorphismFilter, mutation_candidates
-from archsearch.strategy.base import STRATEGIES, Observation, Strategy
+from archsearch.strategy.base import STRATEGIES, Observation
+from archsearch.strategy.model_based import ModelBasedStrategy, mutation_candidates
 
 
 @STRATEGIES.register("predictor-evolution")
-class PredictorGuidedEvolution(Strategy):
+class PredictorGuidedEvolution(ModelBasedStrategy):
     """Aging evolution whose children are screened by a GATES ranking predictor.
 
     * The first ``initial`` proposals are uniform samples (none after a warm start with at
@@ -53,7 +53,7 @@ class PredictorGuidedEvolution(Strategy):
         min_steps: int = 100,
         update_steps: int = 20,
     ) -> None:
-        super().__init__(space, seed)
+        super().__init__(space, seed, initial, update_steps)
         if population_size < 1 or not 1 <= sample_size <= population_size:
             raise ArchsearchError(
                 f"need population_size >= 1 and 1 <= sample_size <= population_size, "
@@ -64,7 +64,6 @@ class PredictorGuidedEvolution(Strategy):
                 f"need initial, candidates and tournaments >= 1; got {initial}, {candidates}, "
                 f"{tournaments}"
             )
-        self.initial = initial
         self.population_size = population_size
         self.sample_size = sample_size
         self.candidates = candidates
@@ -72,13 +71,7 @@ class PredictorGuidedEvolution(Strategy):
         self.width = width
         self.epochs = epochs
         self.min_steps = min_steps
-        self.update_steps = update_steps
         self.population: deque[Observation] = deque(maxlen=population_size)
-        self._asked = 0
-        self._model = None
-        self._fitted_on = -1  # results the model has learned from
-        self._scratch_on = 0  # results at the last fit from scratch
-        self._isomorphs = IsomorphismFilter(space)
 
     def options(self) -> dict[str, Any]:
         return {
@@ -93,42 +86,29 @@ class PredictorGuidedEvolution(Strategy):
             "update_steps": self.update_steps,
         }
 
-    def ask(self) -> Architecture:
-        self._asked += 1
-        successes = [o for o in self.history if o.objective is not None]
-        if len(successes) < 2 or (self._asked <= self.initial and len(successes) < self.initial):
-            return self.sample_unseen()
-        if self._fitted_on != len(successes):
-            self._fit(successes)
+    def propose_from(self, successes: list[Observation]) -> Architecture:
         parents = [self._tournament() for _ in range(self.tournaments)]
         pool = mutation_candidates(self, parents, self.candidates)
         if not pool:
             return self.sample_unseen()
-        return self._isomorphs.pick(self, pool, self._model.predict(pool))
+        return self.pick(pool, self._model.predict(pool))
 
     def _tournament(self) -> Architecture:
         k = min(self.sample_size, len(self.population))
         picks = self.rng.choice(len(self.population), size=k, replace=False)
         return max((self.population[int(i)] for i in picks), key=lambda o: o.objective).arch
 
-    def _fit(self, successes: list[Observation]) -> None:
-        archs, scores = [o.arch for o in successes], [o.objective for o in successes]
-        if self._model is not None and len(successes) < 2 * self._scratch_on:
-            self._model.partial_fit(archs, scores, self.update_steps)
-        else:
-            from archsearch.predict import GATESPredictor  # torch only once a model is needed
+    def new_model(self) -> Any:
+        from archsearch.predict import GATESPredictor  # torch only once a model is needed
 
-            self._model = GATESPredictor(
-                self.space,
-                seed=int(self.rng.integers(2**31)),
-                loss="ranking",
-                width=self.width,
-                epochs=self.epochs,
-                min_steps=self.min_steps,
-            )
-            self._model.fit(archs, scores)
-            self._scratch_on = len(successes)
-        self._fitted_on = len(successes)
+        return GATESPredictor(
+            self.space,
+            seed=int(self.rng.integers(2**31)),
+            loss="ranking",
+            width=self.width,
+            epochs=self.epochs,
+            min_steps=self.min_steps,
+        )
 
     def _observe(self, observation: Observation) -> None:
         if observation.objective is not None:
