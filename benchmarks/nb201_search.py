@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dataset", default="cifar10", help="comma list of datasets")
     parser.add_argument("--budget", default="100", help="queries; comma list for several")
     parser.add_argument("--seeds", type=int, default=100)
+    parser.add_argument("--first-seed", type=int, default=0, help="to split a run over machines")
     parser.add_argument("--table", default=str(DEFAULT_TABLE))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--cache", type=Path, help="JSON lines of finished runs (resumes)")
@@ -184,6 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     from archsearch.tables.nb201 import dataset_name
 
     strategies = strategy_names(args.strategies)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     datasets = [dataset_name(d) for d in args.dataset.split(",") if d]
     budgets = sorted(int(b) for b in args.budget.split(","))
     queries = budgets[-1]
@@ -191,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python"
-        f" {platform.python_version()}, workers {args.workers}; seeds 0..{args.seeds - 1};"
+        f" {platform.python_version()}, workers {args.workers}; seeds {seeds[0]}..{seeds[-1]};"
         f" search on <dataset>_valid, report <dataset>_test of the best-by-validation pick"
     )
     cache = load_cache(args.cache)
@@ -200,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     todo: list[Task] = []
     for dataset in datasets:
         for strategy in strategies:
-            for seed in range(args.seeds):
+            for seed in seeds:
                 known = cache.get((dataset, strategy, seed, queries))
                 if known is None:
                     todo.append((args.table, dataset, strategy, seed, queries))

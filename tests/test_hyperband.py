@@ -1,12 +1,14 @@
 """Hyperband and BOHB: the bracket schedule, ask/tell with fidelities, and search quality."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 
 from archsearch.errors import ArchsearchError
 from archsearch.evaluate.base import EvalResult, Evaluator
+from archsearch.evaluate.tabular import NB201TableEvaluator
 from archsearch.space import NB201Space
 from archsearch.strategy import make_strategy
 from archsearch.strategy.bohb import CategoricalKDE
@@ -271,3 +273,13 @@ def test_options_round_trip_and_bad_options_name_the_value():
     assert strategy.schedule[0] == [(8, 1), (4, 2), (2, 5), (1, 9)]
     with pytest.raises(ArchsearchError, match="top_quantile.*1.5"):
         make_strategy("bohb", NB201Space(), top_quantile=1.5)
+
+
+def test_a_table_without_fidelity_gets_a_warning_and_a_fidelity_evaluator_none(nb201_csv):
+    space = NB201Space()
+    with pytest.warns(UserWarning, match="ignores it"):
+        Study(space, make_strategy("hyperband", space), NB201TableEvaluator(str(nb201_csv)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Study(space, make_strategy("bohb", space), NoisyFidelityNB201(nb201_csv))
+        Study(space, make_strategy("evolution", space), NB201TableEvaluator(str(nb201_csv)))

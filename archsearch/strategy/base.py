@@ -47,6 +47,9 @@ class Strategy(ABC):
     """Base class of search strategies; see the module docstring for the contract."""
 
     name: str = "strategy"
+    #: True for strategies whose proposals carry a fidelity (Hyperband, BOHB): they only make
+    #: sense with an evaluator whose results depend on it (``Evaluator.supports_fidelity``)
+    uses_fidelity: bool = False
 
     def __init__(self, space: SearchSpace, seed: int = 0) -> None:
         self.space = space

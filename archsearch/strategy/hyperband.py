@@ -93,6 +93,7 @@ class Hyperband(Strategy):
     """
 
     name = "hyperband"
+    uses_fidelity = True
 
     def __init__(
         self,

@@ -69,6 +69,13 @@ class Study:
         config: Mapping[str, Any] | None = None,
     ) -> None:
         evaluator.check_space(space)
+        if strategy.uses_fidelity and not evaluator.supports_fidelity:
+            warnings.warn(
+                f"strategy {strategy.name!r} varies the fidelity, but evaluator "
+                f"{evaluator.name!r} ignores it: a promotion re-evaluates an architecture for the "
+                "same result, so each promotion spends a query on nothing new",
+                stacklevel=2,
+            )
         self.space = space
         self.strategy = strategy
         self.evaluator = evaluator
