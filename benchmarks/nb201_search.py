@@ -109,7 +109,8 @@ def run_tpe(table_path: str, dataset: str, seed: int, queries: int) -> list[floa
 
 
 def load_cache(path: Path | None) -> dict[tuple, tuple[list[float], float]]:
-    """Finished runs from a previous invocation, keyed by (dataset, strategy, seed, queries)."""
+    """Finished runs from a previous invocation, keyed by (dataset, strategy, seed); of two
+    runs with the same key the longer is kept (its prefix is the shorter one)."""
     done: dict[tuple, tuple[list[float], float]] = {}
     if path is None or not path.exists():
         return done
@@ -118,8 +119,9 @@ def load_cache(path: Path | None) -> dict[tuple, tuple[list[float], float]]:
             row = json.loads(line)
         except json.JSONDecodeError:  # a line cut short by a kill: that run is redone
             continue
-        key = (row["dataset"], row["strategy"], row["seed"], row["queries"])
-        done[key] = row["curve"], row["seconds"]
+        key = (row["dataset"], row["strategy"], row["seed"])
+        if len(row["curve"]) > len(done.get(key, ([], 0.0))[0]):
+            done[key] = row["curve"], row["seconds"]
     return done
 
 
@@ -133,8 +135,9 @@ def plot(curves: dict, datasets: list[str], strategies: list[str], path: Path) -
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4.5), squeeze=False)
     for ax, dataset in zip(axes[0], datasets, strict=True):
         for strategy in strategies:
-            runs = np.array(curves[dataset][strategy])
-            x = np.arange(1, runs.shape[1] + 1)
+            shortest = min(len(c) for c in curves[dataset][strategy])
+            runs = np.array([c[:shortest] for c in curves[dataset][strategy]])
+            x = np.arange(1, shortest + 1)
             mean = runs.mean(axis=0)
             sem = runs.std(axis=0) / np.sqrt(len(runs))
             style = "--" if strategy in ("tpe", "random") else "-"
@@ -179,6 +182,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--cache", type=Path, help="JSON lines of finished runs (resumes)")
     parser.add_argument("--plot", type=Path, help="PNG of best-so-far accuracy vs queries")
+    parser.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="run nothing new for a seed the cache has a shorter run of; such a run counts "
+        "for the budgets it reaches (the table then says n=... for the others)",
+    )
     args = parser.parse_args(argv)
 
     from archsearch.tables import load_nb201_table
@@ -203,8 +212,8 @@ def main(argv: list[str] | None = None) -> None:
     for dataset in datasets:
         for strategy in strategies:
             for seed in seeds:
-                known = cache.get((dataset, strategy, seed, queries))
-                if known is None:
+                known = cache.get((dataset, strategy, seed))
+                if known is None or (len(known[0]) < queries and not args.cached_only):
                     todo.append((args.table, dataset, strategy, seed, queries))
                 else:
                     curves[dataset][strategy][seed] = known[0]
@@ -236,10 +245,11 @@ def main(argv: list[str] | None = None) -> None:
             + f"{'s per run':>11}"
         )
         for strategy in strategies:
-            values = np.array(runs[dataset][strategy])
-            cells = "".join(
-                f"{values[:, b - 1].mean():>9.2f} ± {values[:, b - 1].std():<4.2f}" for b in budgets
-            )
+            cells = ""
+            for b in budgets:
+                values = np.array([c[b - 1] for c in runs[dataset][strategy] if len(c) >= b])
+                count = "" if len(values) == len(seeds) else f" n={len(values)}"
+                cells += f"{values.mean():>9.2f} ± {values.std():<4.2f}{count}".ljust(16)
             print(f"{strategy:<22}{cells}{np.mean(seconds[dataset][strategy]):>11.2f}")
         for label, figures in REFERENCE.items():
             print(f"  {label:<24}{figures[dataset]:.2f}")
