@@ -249,6 +249,9 @@ def main(argv: list[str] | None = None) -> None:
             for b in budgets:
                 values = np.array([c[b - 1] for c in runs[dataset][strategy] if len(c) >= b])
                 count = "" if len(values) == len(seeds) else f" n={len(values)}"
+                if len(values) == 0:
+                    cells += f"{'-':>16}"
+                    continue
                 cells += f"{values.mean():>9.2f} ± {values.std():<4.2f}{count}".ljust(16)
             print(f"{strategy:<22}{cells}{np.mean(seconds[dataset][strategy]):>11.2f}")
         for label, figures in REFERENCE.items():

@@ -105,7 +105,8 @@ def true_accuracy(arch, table, seed_offset: int = 0, force: bool = False) -> dic
 def truth_noise(table, count: int, seed: int = 0) -> dict[str, Any]:
     """How reproducible the table itself is: ``count`` random rows retrained with another
     seed (index + 1). Kendall's tau between the two runs bounds what any estimator can
-    reach against this table."""
+    reach against this table; ``kendall_ceiling_noise_free`` is the tau that an estimator of
+    each row's noise-free accuracy would reach against one run (Gaussian noise assumed)."""
     from archsearch.diagnostics import kendall_tau
 
     rows = np.random.default_rng(seed).permutation(len(table))[:count]
@@ -114,9 +115,14 @@ def truth_noise(table, count: int, seed: int = 0) -> dict[str, Any]:
     second = np.array([true_accuracy(archs[r], table, seed_offset=1, force=True)["valid"]
                        for r in rows])  # fmt: skip
     difference = second - first
+    between = kendall_tau(first, second)
+    # for Gaussian noise, tau = (2/pi) asin(rho); two noisy runs correlate rho_ss, one run and
+    # its noise-free mean sqrt(rho_ss): the Kendall's tau a perfect estimator could reach
+    rho = max(0.0, float(np.sin(np.pi * between / 2)))
     report = {
         "rows": int(count),
-        "kendall_between_seeds": round(kendall_tau(first, second), 3),
+        "kendall_between_seeds": round(between, 3),
+        "kendall_ceiling_noise_free": round(float(2 / np.pi * np.arcsin(np.sqrt(rho))), 3),
         "abs_difference_mean": round(float(np.abs(difference).mean()), 3),
         "difference_std": round(float(difference.std(ddof=1)), 3),
         "table_valid_std": round(float(first.std(ddof=1)), 3),
@@ -132,6 +138,8 @@ def run_method(key: str, spec: dict, data, args, log) -> tuple[Any, Any]:
     net = build_supernet("nb201", data.input_shape, data.num_classes, **args.supernet)
     epochs = 1 if args.quick else args.epochs.get(key, spec["epochs"])
     options = dict(spec["options"])
+    if spec["name"] in ("spos", "rsps"):
+        options["sampling"] = args.spos_sampling
     if args.quick:
         options.update(
             {k: min(v, 10) for k, v in options.items() if k in ("search_budget", "final_samples")}
@@ -185,6 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--noise-rows", dest="noise_rows", type=int, default=0,
         help="retrain this many table rows with another seed to measure the table's noise",
+    )  # fmt: skip
+    parser.add_argument(
+        "--spos-sampling", dest="spos_sampling", choices=("auto", "uniform", "fair"),
+        default="auto", help="SPOS supernet training: one uniform path per step, FairNAS's "
+        "K paths, or auto (the library default: fair on nb201)",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="one epoch each, tiny searches")

@@ -95,6 +95,17 @@ def test_fair_sampling_uses_every_operation_of_every_edge_once_per_step(digits):
         ONESHOT.get("spos")(**FAST, sampling="fair").search(darts, digits)
 
 
+def test_auto_sampling_is_fair_on_nb201_and_uniform_on_darts(digits):
+    method = ONESHOT.get("spos")(**FAST, search_budget=1)
+    assert method.sampling == "auto"
+    method.net = nb201(digits)
+    method._setup()
+    assert method.path_sampling == "fair"
+    method.net = build_supernet("darts", digits.input_shape, 10, channels=4, layers=3)
+    method._setup()
+    assert method.path_sampling == "uniform"
+
+
 def test_gdas_searches_the_darts_space(digits):
     torch.manual_seed(0)
     net = build_supernet("darts", digits.input_shape, 10, channels=4, layers=3)

@@ -236,6 +236,20 @@ def test_shared_model_copy_gives_the_scores_of_separate_copies():
         assert compute_proxy(name, model, x, y, seed=0) == pytest.approx(together[name]), name
 
 
+@pytest.mark.parametrize(
+    "names", [ALL, ["params", "flops", "synflow"], ["synflow", "zen"], ["params", "flops"]]
+)
+def test_an_owned_model_is_scored_like_a_copied_one(names):
+    """``owned=True`` skips one deep copy (the benchmark's speed-up) without changing scores
+    or their order, whatever mix of mutating and weight-reading proxies is asked for."""
+    x, y = random_batch(16, (3, 16, 16), 10, seed=1)
+    copied = compute_proxies(names, tiny_nb201(arch_index=100), x, y, seed=0)
+    owned = compute_proxies(names, tiny_nb201(arch_index=100), x, y, seed=0, owned=True)
+    assert list(owned) == list(copied) == list(names)
+    for name in names:
+        assert owned[name] == pytest.approx(copied[name]), name
+
+
 def test_a_cell_that_ignores_its_input_scores_minus_infinity():
     space = NB201Space(channels=4, cells_per_stage=1)
     dead = space.from_string(
@@ -287,6 +301,31 @@ def test_fitted_weights_beat_the_single_proxies_on_held_out_architectures():
     assert weights.as_dict()["anti"] < 0 < weights.as_dict()["half_a"]
     ridge = fit_proxy_weights(scores, known, method="ridge")
     assert stats.spearmanr(ridge.combine(scores)[held], truth[held]).statistic > 0.8
+
+
+def test_non_negative_fit_ignores_noise_and_anti_correlated_proxies():
+    """nnls keeps every weight >= 0, so the noise and the anti-correlated proxy (which a
+    higher-is-better proxy should never be) get weight zero and the two halves are combined."""
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=400), rng.normal(size=400)
+    truth = a + b
+    scores = {
+        "half_a": a + 0.1 * rng.normal(size=400),
+        "half_b": b + 0.1 * rng.normal(size=400),
+        "noise": rng.normal(size=400),
+        "anti": -truth + rng.normal(size=400),
+    }
+    known = np.full(400, np.nan)
+    known[:40] = truth[:40]
+    fit = fit_proxy_weights(scores, known, method="nnls")
+    w = fit.as_dict()
+    assert min(w.values()) >= 0 and w["anti"] == 0
+    assert w["half_a"] > 0.5 and w["half_b"] > 0.5
+    held = slice(40, None)
+    rho = stats.spearmanr(fit.combine(scores)[held], truth[held]).statistic
+    assert rho > max(stats.spearmanr(s[held], truth[held]).statistic for s in scores.values())
+    with pytest.raises(ArchsearchError, match="nnls"):
+        fit_proxy_weights(scores, known, method="lasso")
 
 
 def test_fitting_needs_a_few_evaluated_architectures():

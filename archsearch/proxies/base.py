@@ -148,6 +148,7 @@ def compute_proxies(
     seed: int = 0,
     batch_size: int | None = None,
     timings: dict[str, float] | None = None,
+    owned: bool = False,
 ) -> dict[str, float]:
     """Several proxies of one model on one batch, each seeded with ``seed``.
 
@@ -159,21 +160,33 @@ def compute_proxies(
     ``batch_size`` replaces every proxy's own batch size (e.g. the papers' 64 or 128);
     ``timings``, when given, receives the seconds each proxy took (the shared copy is
     charged to the first proxy that uses it).
+
+    ``owned=True`` says the caller hands ``model`` over and will not use it again (e.g. a
+    network built only to be scored): one proxy then works on ``model`` itself instead of a
+    copy, the last one to run, so that every other proxy still copies an untouched model
+    (the weight-reading proxies, which share one working model, run after the mutating
+    ones). Deep-copying a NAS-Bench-201 network costs about as much as synflow itself, so
+    this saves a third to a half of the time of a cheap proxy set; the scores are the same.
     """
     _load_builtin()
+    names = list(dict.fromkeys(names))
     proxies = [PROXIES.get(n) for n in names]
     for proxy in proxies:
         if proxy.uses_labels and targets is None:
             raise ArchsearchError(f"proxy {proxy.name!r} needs targets (class labels) and a loss")
+    if owned:  # mutating proxies first: each copies the model before anything touches it
+        proxies = [p for p in proxies if p.mutates] + [p for p in proxies if not p.mutates]
     shared: nn.Module | None = None
     scores = {}
-    for proxy in proxies:
+    for i, proxy in enumerate(proxies):
         start = time.perf_counter()
+        last = i == len(proxies) - 1
         if proxy.mutates:
-            work = copy.deepcopy(model).to(inputs.device)
+            own = owned and last  # no reader comes after: nothing else needs the original
+            work = (model if own else copy.deepcopy(model)).to(inputs.device)
         else:
             if shared is None:
-                shared = copy.deepcopy(model).to(inputs.device)
+                shared = (model if owned else copy.deepcopy(model)).to(inputs.device)
             work = shared
         work.train()
         size = proxy.batch_size if batch_size is None or proxy.batch_size == 1 else batch_size
@@ -185,7 +198,7 @@ def compute_proxies(
             scores[proxy.name] = float(proxy.fn(work, inputs[:n], y, loss_fn or F.cross_entropy))
         if timings is not None:
             timings[proxy.name] = time.perf_counter() - start
-    return scores
+    return {n: scores[n] for n in names}
 
 
 def proxy_info() -> Mapping[str, Proxy]:

@@ -63,6 +63,10 @@ def standardised_ranks(scores: Mapping[str, Sequence[float]], names: Sequence[st
     return np.column_stack(columns)
 
 
+#: the ways :func:`fit_proxy_weights` can fit
+FIT_METHODS = ("spearman", "ridge", "nnls")
+
+
 @dataclass(frozen=True)
 class ProxyWeights:
     """A fitted linear combination of standardised proxy ranks."""
@@ -99,7 +103,13 @@ def fit_proxy_weights(
     ranks are taken within the whole population but fitted only where truth exists.
 
     ``method="ridge"``: ridge regression of the standardised true ranks on the proxy ranks,
-    its penalty chosen by leave-one-out (closed form). ``method="spearman"`` (default) starts
+    its penalty chosen by leave-one-out (closed form). ``method="nnls"``: least squares with
+    every weight >= 0. Every proxy is oriented higher-is-better, so a negative weight can
+    only fit the noise of the evaluated few; the sign constraint is the regulariser (no
+    penalty to choose) and keeps most weights at exactly zero. On our Fashion-MNIST table it
+    is the fit that generalises best: with 100 evaluated architectures it beats every single
+    proxy on held-out ones, where ridge and the Spearman search do not reliably (with 30,
+    no fit does; ``benchmarks/proxies_fmnist.py``). ``method="spearman"`` (default) starts
     from the ridge solution, equal weights and every single proxy, and maximises Spearman's
     rho of the weighted sum with Nelder-Mead on the unit sphere; since single proxies are
     among the starts, the fit never ranks the evaluated set worse than the best single proxy.
@@ -107,8 +117,10 @@ def fit_proxy_weights(
     weights do on new candidates: diagnose them on held-out architectures.
     """
     names = list(scores) if names is None else list(names)
-    if method not in ("spearman", "ridge"):
-        raise ArchsearchError(f"unknown fitting method {method!r}; methods: spearman, ridge")
+    if method not in FIT_METHODS:
+        raise ArchsearchError(
+            f"unknown fitting method {method!r}; methods: {', '.join(FIT_METHODS)}"
+        )
     t = np.asarray(truth, dtype=float)
     known = np.isfinite(t)
     if known.sum() < 3:
@@ -118,6 +130,14 @@ def fit_proxy_weights(
     z = standardised_ranks(scores, names)[known]
     y = stats.rankdata(t[known])
     y = (y - y.mean()) / y.std()
+
+    if method == "nnls":
+        weights, _ = optimize.nnls(z, y)
+        if not weights.any():  # no proxy agrees with the truth: fall back to equal weights
+            weights = np.ones(len(names))
+        weights = weights / np.linalg.norm(weights)
+        value = stats.spearmanr(z @ weights, y).statistic if np.ptp(z @ weights) > 0 else -1.0
+        return ProxyWeights(tuple(names), weights, float(np.nan_to_num(value, nan=-1.0)), method)
 
     from sklearn.linear_model import RidgeCV
 
