@@ -34,8 +34,8 @@ import torch
 from torch import nn
 
 from archsearch.errors import ArchsearchError
-from archsearch.predict.base import PREDICTORS, Predictor, standardise
-from archsearch.predict.training import seeded, single_thread, train
+from archsearch.predict.base import PREDICTORS, Predictor
+from archsearch.predict.training import GradientTrained, single_thread
 from archsearch.space.base import Architecture, SearchSpace
 from archsearch.space.encodings import CellGraph, cell_graph, has_graph, node_vocabulary
 
@@ -94,7 +94,7 @@ class _FlatEncoder(nn.Module):
 
 
 @PREDICTORS.register("gates")
-class GATESPredictor(Predictor):
+class GATESPredictor(GradientTrained, Predictor):
     """GATES encoder plus an MLP head, trained by default with the pairwise ranking loss.
 
     Defaults (4 layers of 64 units, 48-d operation embeddings, Adam at 1e-3 with cosine
@@ -128,21 +128,22 @@ class GATESPredictor(Predictor):
         max_steps: int | None = None,
     ) -> None:
         super().__init__(space, seed=seed, loss=loss)
-        if min(width, layers, head, epochs) < 1 or batch_size < 2:
+        if min(width, layers, head) < 1:
             raise ArchsearchError(
-                f"need width, layers, head and epochs >= 1 and batch_size >= 2; got {width}, "
-                f"{layers}, {head}, {epochs}, {batch_size}"
+                f"need width, layers and head >= 1; got {width}, {layers}, {head}"
             )
+        self._init_training(
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            min_steps=min_steps,
+            max_steps=max_steps,
+        )
         self.op_dim = op_dim
         self.width = width
         self.layers = layers
         self.head_size = head
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.min_steps = min_steps
-        self.max_steps = max_steps
         self.graph = has_graph(space)
         self._graphs: dict[Architecture, tuple[CellGraph, int]] = {}
         self.encoder: nn.Module | None = None
@@ -154,12 +155,7 @@ class GATESPredictor(Predictor):
             "width": self.width,
             "layers": self.layers,
             "head": self.head_size,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "lr": self.lr,
-            "weight_decay": self.weight_decay,
-            "min_steps": self.min_steps,
-            "max_steps": self.max_steps,
+            **self._training_options(),
         }
 
     # ------------------------------------------------------------------ inputs
@@ -187,11 +183,12 @@ class GATESPredictor(Predictor):
         return (torch.as_tensor(adjacency), torch.as_tensor(ops)), {"depth": depth}
 
     # ------------------------------------------------------------------ model
-    def _build(self, features: int) -> None:
+    def _build(self, archs: list[Architecture]) -> None:
         if self.graph:
             vocabulary = len(node_vocabulary(self.space))
             self.encoder = GATESEncoder(vocabulary, self.op_dim, self.width, self.layers)
         else:
+            features = self._inputs(archs[:1])[0][0].shape[-1]
             self.encoder = _FlatEncoder(features, self.width, self.layers)
         self.head = nn.Sequential(
             nn.Linear(self.encoder.dim, self.head_size), nn.ReLU(), nn.Linear(self.head_size, 1)
@@ -200,37 +197,15 @@ class GATESPredictor(Predictor):
     def _score(self, inputs: tuple[torch.Tensor, ...], fixed: dict) -> torch.Tensor:
         return self.head(self.encoder(*inputs, **fixed)).squeeze(-1)
 
-    def _fit(self, archs: list[Architecture], y: np.ndarray) -> None:
-        with seeded(self.seed) as generator:
-            self._generator = generator
-            self._build(self._inputs(archs[:1])[0][0].shape[-1])
-        self._train(archs, y, self.epochs, self.min_steps, self.max_steps)
-
-    def _partial_fit(self, archs: list[Architecture], y: np.ndarray, steps: int) -> None:
-        self._train(archs, y, 1, steps, steps)
-
-    def _train(self, archs, y, epochs: int, min_steps: int, max_steps: int | None) -> None:
+    def _trainable(self, archs: list[Architecture]):
         inputs, fixed = self._inputs(archs)
-        target, self._shift, self._scale = standardise(y)
-        with single_thread():
-            train(
-                lambda index: self._score(tuple(t[index] for t in inputs), fixed),
-                list(self.encoder.parameters()) + list(self.head.parameters()),
-                target,
-                loss=self.loss,
-                epochs=epochs,
-                batch_size=self.batch_size,
-                lr=self.lr,
-                weight_decay=self.weight_decay,
-                generator=self._generator,
-                min_steps=min_steps,
-                max_steps=max_steps,
-            )
+        parameters = list(self.encoder.parameters()) + list(self.head.parameters())
+        return lambda index: self._score(tuple(t[index] for t in inputs), fixed), parameters
 
     def _predict(self, archs: list[Architecture]) -> tuple[np.ndarray, None]:
         with torch.no_grad(), single_thread():
             out = self._score(*self._inputs(archs)).double().numpy()
-        return (out * self._scale + self._shift if self.loss == "mse" else out), None
+        return self._unstandardise(out), None
 
     def embed(self, archs: Sequence[Architecture]) -> np.ndarray:
         """The learned encoding: the output node's state for each architecture."""

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from archsearch.errors import ArchsearchError
-from archsearch.predict.base import PREDICTORS, FeaturePredictor, standardise
-from archsearch.predict.training import seeded, single_thread, train
+from archsearch.predict.base import PREDICTORS, FeaturePredictor
+from archsearch.predict.training import GradientTrained, single_thread
 from archsearch.space.base import Architecture, SearchSpace
 
 
@@ -49,7 +49,7 @@ class BatchedMLP(nn.Module):
 
 
 @PREDICTORS.register("mlp-ensemble")
-class MLPEnsemble(FeaturePredictor):
+class MLPEnsemble(GradientTrained, FeaturePredictor):
     """Mean and spread of ``members`` MLPs on (by default) the path encoding.
 
     Defaults follow BANANAS' (5 members, Adam at 0.01, 200 epochs), with 3 hidden layers of
@@ -81,19 +81,20 @@ class MLPEnsemble(FeaturePredictor):
         max_steps: int | None = 1000,
     ) -> None:
         super().__init__(space, seed=seed, loss=loss, encoding=encoding)
-        if members < 1 or any(h < 1 for h in hidden) or epochs < 1 or batch_size < 2:
+        if members < 1 or any(h < 1 for h in hidden):
             raise ArchsearchError(
-                f"need members >= 1, hidden sizes >= 1, epochs >= 1 and batch_size >= 2; got "
-                f"{members}, {list(hidden)}, {epochs}, {batch_size}"
+                f"need members >= 1 and hidden sizes >= 1; got {members}, {list(hidden)}"
             )
+        self._init_training(
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            min_steps=min_steps,
+            max_steps=max_steps,
+        )
         self.members = members
         self.hidden = tuple(int(h) for h in hidden)
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.min_steps = min_steps
-        self.max_steps = max_steps
         self.model: BatchedMLP | None = None
 
     def options(self) -> dict[str, Any]:
@@ -101,42 +102,15 @@ class MLPEnsemble(FeaturePredictor):
             **super().options(),
             "members": self.members,
             "hidden": list(self.hidden),
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "lr": self.lr,
-            "weight_decay": self.weight_decay,
-            "min_steps": self.min_steps,
-            "max_steps": self.max_steps,
+            **self._training_options(),
         }
 
-    def _fit(self, archs: list[Architecture], y: np.ndarray) -> None:
-        with seeded(self.seed) as generator:
-            self._generator = generator
-            self.model = BatchedMLP(
-                self.members, (self.features(archs[:1]).shape[1], *self.hidden, 1)
-            )
-        self._train(archs, y, self.epochs, self.min_steps, self.max_steps)
+    def _build(self, archs: list[Architecture]) -> None:
+        self.model = BatchedMLP(self.members, (self.features(archs[:1]).shape[1], *self.hidden, 1))
 
-    def _partial_fit(self, archs: list[Architecture], y: np.ndarray, steps: int) -> None:
-        self._train(archs, y, 1, steps, steps)
-
-    def _train(self, archs, y, epochs: int, min_steps: int, max_steps: int | None) -> None:
+    def _trainable(self, archs: list[Architecture]):
         x = torch.as_tensor(self.features(archs))
-        target, self._shift, self._scale = standardise(y)
-        with single_thread():
-            train(
-                lambda index: self.model(x[index]),
-                list(self.model.parameters()),
-                target,
-                loss=self.loss,
-                epochs=epochs,
-                batch_size=self.batch_size,
-                lr=self.lr,
-                weight_decay=self.weight_decay,
-                generator=self._generator,
-                min_steps=min_steps,
-                max_steps=max_steps,
-            )
+        return lambda index: self.model(x[index]), list(self.model.parameters())
 
     def member_predictions(self, archs: Sequence[Architecture]) -> np.ndarray:
         """Each member's predictions, ``(members, len(archs))``, on the training scale."""
@@ -144,7 +118,7 @@ class MLPEnsemble(FeaturePredictor):
             raise ArchsearchError(f"predictor {self.name!r} must be fitted before predict")
         with torch.no_grad(), single_thread():
             out = self.model(torch.as_tensor(self.features(archs))).double().numpy()
-        return out * self._scale + self._shift if self.loss == "mse" else out
+        return self._unstandardise(out)
 
     def _predict(self, archs: list[Architecture]) -> tuple[np.ndarray, np.ndarray]:
         out = self.member_predictions(archs)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from archsearch.errors import ArchsearchError
+from archsearch.predict.base import standardise
 
 #: GATES' margin for the pairwise hinge loss (Ning et al. 2020, sec. 3.3)
 MARGIN = 0.1
@@ -124,3 +125,90 @@ def train(
             criterion(forward(index), target[index]).backward()
             optimiser.step()
             schedule.step()
+
+
+class GradientTrained:
+    """Options and fit/refresh steps shared by the predictors trained with :func:`train`.
+
+    A mixin for :class:`~archsearch.predict.base.Predictor` subclasses (the MLP ensemble,
+    GATES): they differ only in the network (``_build``) and in how a batch of training rows
+    is scored (``_trainable``); initialisation under the predictor's seed, standardised
+    targets, the single-threaded loop and the warm-started refresh are the same.
+    """
+
+    loss: str
+    seed: int
+
+    def _init_training(
+        self,
+        *,
+        epochs: int,
+        batch_size: int,
+        lr: float,
+        weight_decay: float,
+        min_steps: int,
+        max_steps: int | None,
+    ) -> None:
+        if epochs < 1 or batch_size < 2:
+            raise ArchsearchError(
+                f"need epochs >= 1 and batch_size >= 2; got {epochs}, {batch_size}"
+            )
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.min_steps = min_steps
+        self.max_steps = max_steps
+
+    def _training_options(self) -> dict[str, object]:
+        return {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "min_steps": self.min_steps,
+            "max_steps": self.max_steps,
+        }
+
+    def _build(self, archs: list) -> None:
+        """Create the network (runs under the predictor's seed)."""
+        raise NotImplementedError
+
+    def _trainable(
+        self, archs: list
+    ) -> tuple[Callable[[torch.Tensor], torch.Tensor], list[torch.nn.Parameter]]:
+        """``forward(indices)`` scoring those rows of ``archs``, and the parameters to train."""
+        raise NotImplementedError
+
+    def _fit(self, archs: list, y: np.ndarray) -> None:
+        with seeded(self.seed) as generator:
+            self._generator = generator
+            self._build(archs)
+        self._train(archs, y, self.epochs, self.min_steps, self.max_steps)
+
+    def _partial_fit(self, archs: list, y: np.ndarray, steps: int) -> None:
+        self._train(archs, y, 1, steps, steps)
+
+    def _train(
+        self, archs: list, y: np.ndarray, epochs: int, min_steps: int, max_steps: int | None
+    ) -> None:
+        forward, parameters = self._trainable(archs)
+        target, self._shift, self._scale = standardise(y)
+        with single_thread():
+            train(
+                forward,
+                parameters,
+                target,
+                loss=self.loss,
+                epochs=epochs,
+                batch_size=self.batch_size,
+                lr=self.lr,
+                weight_decay=self.weight_decay,
+                generator=self._generator,
+                min_steps=min_steps,
+                max_steps=max_steps,
+            )
+
+    def _unstandardise(self, out: np.ndarray) -> np.ndarray:
+        """Predictions on the training scale with ``mse``; ranking scores are left as they are."""
+        return out * self._scale + self._shift if self.loss == "mse" else out

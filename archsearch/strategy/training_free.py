@@ -17,6 +17,7 @@ N=5 unless the space was made smaller); TE-NAS builds its own small supernets.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -427,6 +428,14 @@ def tenas_prune(
     )
 
 
+#: :func:`tenas_prune`'s options and their defaults, which the TE-NAS strategy accepts
+TENAS_OPTIONS: dict[str, Any] = {
+    name: parameter.default
+    for name, parameter in inspect.signature(tenas_prune).parameters.items()
+    if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "seed"
+}
+
+
 @STRATEGIES.register("tenas")
 class TENAS(Strategy):
     """TE-NAS as a strategy: the first ``ask()`` returns the pruned architecture.
@@ -439,32 +448,19 @@ class TENAS(Strategy):
 
     name = "tenas"
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        seed: int = 0,
-        data: str = GAUSSIAN,
-        batch_size: int = 16,
-        repeat: int = 3,
-        channels: int = 3,
-        cells_per_stage: int = 1,
-        region_samples: int = 1000,
-        precision: int = 3,
-        input_shape: Sequence[int] | None = None,
-        num_classes: int = 10,
-    ) -> None:
+    def __init__(self, space: SearchSpace, seed: int = 0, **options: Any) -> None:
+        """``options`` are :func:`tenas_prune`'s keyword arguments (unnamed ones keep its
+        defaults), so the strategy and the function cannot drift apart."""
         super().__init__(space, seed)
-        self._options = {
-            "data": data,
-            "batch_size": batch_size,
-            "repeat": repeat,
-            "channels": channels,
-            "cells_per_stage": cells_per_stage,
-            "region_samples": region_samples,
-            "precision": precision,
-            "input_shape": None if input_shape is None else list(input_shape),
-            "num_classes": num_classes,
-        }
+        unknown = sorted(set(options) - set(TENAS_OPTIONS))
+        if unknown:
+            raise ArchsearchError(
+                f"unknown option(s) {unknown} for strategy 'tenas';"
+                f" options: {sorted(TENAS_OPTIONS)}"
+            )
+        self._options = {**TENAS_OPTIONS, **options}
+        if self._options["input_shape"] is not None:
+            self._options["input_shape"] = list(self._options["input_shape"])
         self.result: TENASResult | None = None
         self._queue: list[Architecture] = []
 
