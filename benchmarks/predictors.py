@@ -10,8 +10,8 @@ seeds, next to GATES' published Kendall's tau (the anchor).
     python benchmarks/predictors.py --predictors gates,mlp-ensemble,gp,lightgbm \
         --fractions 0.001,0.005,0.01,0.05,0.1 --seeds 5 --dataset cifar10
 
-Measured (GATES predictor defaults, seeds 0..4, 1 thread): Kendall's tau 0.462 / 0.597 /
-0.706 / 0.819 / 0.870 at 0.1 / 0.5 / 1 / 5 / 10%, against the anchor's 0.431 / 0.670 /
+Measured (GATES predictor defaults, seeds 0..4, 1 thread): Kendall's tau 0.452 / 0.617 /
+0.707 / 0.853 / 0.872 at 0.1 / 0.5 / 1 / 5 / 10%, against the anchor's 0.431 / 0.670 /
 0.757 / 0.858 / 0.882.
 
 ``--ask-overhead`` instead times the model-based strategies' proposals (``ask()``) after
