@@ -136,14 +136,7 @@ class GATESPredictor(GradientTrained, Predictor):
             raise ArchsearchError(
                 f"need width, layers and head >= 1; got {width}, {layers}, {head}"
             )
-        self._init_training(
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            weight_decay=weight_decay,
-            min_steps=min_steps,
-            max_steps=max_steps,
-        )
+        self._init_training(epochs, batch_size, lr, weight_decay, min_steps, max_steps)
         self.op_dim = op_dim
         self.width = width
         self.layers = layers

@@ -85,14 +85,7 @@ class MLPEnsemble(GradientTrained, FeaturePredictor):
             raise ArchsearchError(
                 f"need members >= 1 and hidden sizes >= 1; got {members}, {list(hidden)}"
             )
-        self._init_training(
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            weight_decay=weight_decay,
-            min_steps=min_steps,
-            max_steps=max_steps,
-        )
+        self._init_training(epochs, batch_size, lr, weight_decay, min_steps, max_steps)
         self.members = members
         self.hidden = tuple(int(h) for h in hidden)
         self.model: BatchedMLP | None = None

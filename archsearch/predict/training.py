@@ -141,7 +141,6 @@ class GradientTrained:
 
     def _init_training(
         self,
-        *,
         epochs: int,
         batch_size: int,
         lr: float,
