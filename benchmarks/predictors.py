@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     from archsearch.tables.nb201 import dataset_name
 
     column = f"{dataset_name(args.dataset)}_valid"
-    load_nb201_table(args.table)  # fail fast on a bad table
+    table = load_nb201_table(args.table)  # fail fast on a bad table
     names = [p for p in args.predictors.split(",") if p]
     fractions = [float(f) for f in args.fractions.split(",") if f]
     options = json.loads(args.options)
@@ -162,6 +162,11 @@ def main(argv: list[str] | None = None) -> None:
         f" {platform.python_version()}, workers {args.workers} (1 torch thread each);"
         f" seeds {seeds[0]}..{seeds[-1]}; target {column}; pool {POOL}, test 7,812"
     )
+    from archsearch.diagnostics import kendall_tau
+
+    test_column = column.replace("_valid", "_test")
+    noise = kendall_tau(table.column(column), table.column(test_column))
+    print(f"noise scale: Kendall's tau between the table's {column} and {test_column}: {noise:.3f}")
     tasks = [
         (args.table, column, name, options.get(name, {}), fraction, seed)
         for name in names
