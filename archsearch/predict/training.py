@@ -22,6 +22,7 @@ import torch
 
 from archsearch.errors import ArchsearchError
 from archsearch.predict.base import standardise
+from archsearch.space.base import Architecture
 
 #: GATES' margin for the pairwise hinge loss (Ning et al. 2020, sec. 3.3)
 MARGIN = 0.1
@@ -169,27 +170,32 @@ class GradientTrained:
             "max_steps": self.max_steps,
         }
 
-    def _build(self, archs: list) -> None:
+    def _build(self, archs: list[Architecture]) -> None:
         """Create the network (runs under the predictor's seed)."""
         raise NotImplementedError
 
     def _trainable(
-        self, archs: list
+        self, archs: list[Architecture]
     ) -> tuple[Callable[[torch.Tensor], torch.Tensor], list[torch.nn.Parameter]]:
         """``forward(indices)`` scoring those rows of ``archs``, and the parameters to train."""
         raise NotImplementedError
 
-    def _fit(self, archs: list, y: np.ndarray) -> None:
+    def _fit(self, archs: list[Architecture], y: np.ndarray) -> None:
         with seeded(self.seed) as generator:
             self._generator = generator
             self._build(archs)
         self._train(archs, y, self.epochs, self.min_steps, self.max_steps)
 
-    def _partial_fit(self, archs: list, y: np.ndarray, steps: int) -> None:
+    def _partial_fit(self, archs: list[Architecture], y: np.ndarray, steps: int) -> None:
         self._train(archs, y, 1, steps, steps)
 
     def _train(
-        self, archs: list, y: np.ndarray, epochs: int, min_steps: int, max_steps: int | None
+        self,
+        archs: list[Architecture],
+        y: np.ndarray,
+        epochs: int,
+        min_steps: int,
+        max_steps: int | None,
     ) -> None:
         forward, parameters = self._trainable(archs)
         target, self._shift, self._scale = standardise(y)
