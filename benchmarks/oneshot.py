@@ -185,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         "--epochs", action="append", default=[], metavar="METHOD=N",
         help="override a method's epochs, e.g. darts=25 (repeatable)",
     )  # fmt: skip
+    parser.add_argument(
+        "--option", action="append", default=[], metavar="METHOD.KEY=JSON",
+        help="override one of a method's options, e.g. gdas.arch_weight_decay=0 (repeatable)",
+    )  # fmt: skip
     parser.add_argument("--train-size", dest="train_size", type=int, default=8000)
     parser.add_argument("--batch-size", dest="batch_size", type=int, default=64)
     parser.add_argument("--eval-size", dest="eval_size", type=int, default=1000)
@@ -213,6 +217,16 @@ def main(argv: list[str] | None = None) -> int:
         args.epochs = {k: int(v) for k, v in (e.split("=") for e in args.epochs)}
     except ValueError:
         parser.error(f"--epochs takes METHOD=N, got {args.epochs}")
+    for override in args.option:
+        target, _, value = override.partition("=")
+        key, _, option = target.partition(".")
+        if key not in METHODS or not option or not value:
+            parser.error(f"--option takes METHOD.KEY=JSON with METHOD in {list(METHODS)}")
+        try:
+            METHODS[key] = {**METHODS[key], "options": {**METHODS[key]["options"],
+                                                        option: json.loads(value)}}  # fmt: skip
+        except json.JSONDecodeError:
+            parser.error(f"--option {override}: {value!r} is not JSON")
     if args.rerank:
         if not args.out:
             parser.error("--rerank needs the --out JSON of an earlier run")
