@@ -10,7 +10,7 @@ concatenates the four intermediate nodes. The auxiliary head and drop-path of th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -24,6 +24,37 @@ STEM_MULTIPLIER = 3
 def reduction_layers(layers: int) -> tuple[int, int]:
     """Positions of the two reduction cells, at 1/3 and 2/3 of the depth (as in DARTS)."""
     return layers // 3, 2 * layers // 3
+
+
+def stacked_cells(
+    in_channels: int,
+    channels: int,
+    layers: int,
+    make_cell: Callable[[int, int, int, bool, bool], nn.Module],
+) -> tuple[nn.Sequential, nn.ModuleList, int]:
+    """The DARTS network's skeleton, shared by the discrete network and the supernet.
+
+    A 3x3 stem with ``STEM_MULTIPLIER * channels`` outputs, then ``layers`` cells that each
+    read the two previous outputs; the reduction cells double the channels. ``make_cell(
+    c_prev_prev, c_prev, c, reduction, reduction_prev)`` builds one cell, whose output
+    concatenates its ``STEPS`` intermediate nodes. Returns the stem, the cells and the
+    channels of the last cell's output.
+    """
+    c_curr = STEM_MULTIPLIER * channels
+    stem = nn.Sequential(
+        nn.Conv2d(in_channels, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr)
+    )
+    c_prev_prev, c_prev, c_curr = c_curr, c_curr, channels
+    reduction_prev = False
+    cells = nn.ModuleList()
+    for i in range(layers):
+        reduction = i in reduction_layers(layers)
+        if reduction:
+            c_curr *= 2
+        cells.append(make_cell(c_prev_prev, c_prev, c_curr, reduction, reduction_prev))
+        reduction_prev = reduction
+        c_prev_prev, c_prev = c_prev, STEPS * c_curr
+    return stem, cells, c_prev
 
 
 class DARTSCell(nn.Module):
@@ -48,7 +79,6 @@ class DARTSCell(nn.Module):
         self.ops = nn.ModuleList(
             DARTS_OPS[op](c, 2 if reduction and i < 2 else 1, True) for op, i in pairs
         )
-        self.multiplier = STEPS
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
@@ -70,22 +100,12 @@ class DARTSNetwork(nn.Module):
         layers: int = 8,
     ) -> None:
         super().__init__()
-        c_curr = STEM_MULTIPLIER * channels
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr)
-        )
-        c_prev_prev, c_prev, c_curr = c_curr, c_curr, channels
-        reduction_prev = False
-        self.cells = nn.ModuleList()
-        for i in range(layers):
-            reduction = i in reduction_layers(layers)
-            if reduction:
-                c_curr *= 2
+
+        def cell(c_prev_prev: int, c_prev: int, c: int, reduction: bool, reduction_prev: bool):
             pairs = genotype["reduce" if reduction else "normal"]
-            cell = DARTSCell(pairs, c_prev_prev, c_prev, c_curr, reduction, reduction_prev)
-            self.cells.append(cell)
-            reduction_prev = reduction
-            c_prev_prev, c_prev = c_prev, cell.multiplier * c_curr
+            return DARTSCell(pairs, c_prev_prev, c_prev, c, reduction, reduction_prev)
+
+        self.stem, self.cells, c_prev = stacked_cells(in_channels, channels, layers, cell)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_prev, num_classes)
 

@@ -316,7 +316,7 @@ class DARTSSupernet(Supernet):
         layers: int = 8,
     ) -> None:
         super().__init__()
-        from archsearch.oneshot.darts_network import STEM_MULTIPLIER, reduction_layers
+        from archsearch.oneshot.darts_network import stacked_cells
 
         self.space = darts_space.DARTSSpace(channels, layers)
         self.operations = darts_space.PRIMITIVES
@@ -328,22 +328,9 @@ class DARTSSupernet(Supernet):
             "channels": channels,
             "layers": layers,
         }
-        c_curr = STEM_MULTIPLIER * channels
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr)
+        self.stem, self.cells, c_prev = stacked_cells(
+            in_channels, channels, layers, DARTSSearchCell
         )
-        c_prev_prev, c_prev, c_curr = c_curr, c_curr, channels
-        reduction_prev = False
-        self.cells = nn.ModuleList()
-        for i in range(layers):
-            reduction = i in reduction_layers(layers)
-            if reduction:
-                c_curr *= 2
-            self.cells.append(
-                DARTSSearchCell(c_prev_prev, c_prev, c_curr, reduction, reduction_prev)
-            )
-            reduction_prev = reduction
-            c_prev_prev, c_prev = c_prev, len(darts_space.NODES) * c_curr
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_prev, num_classes)
         self._init_alphas()
