@@ -108,7 +108,7 @@ class GATESPredictor(GradientTrained, Predictor):
     four-layer defaults: 0.462 / 0.597 / 0.706 / 0.819 / 0.870, and 0.907 trained on all
     7,813 pool architectures). Not closing the gap at 0.5-10%: width 128, five layers
     with a 200-unit head, an op-on-edge flow, residual flows, weight decay, batches of 512,
-    more updates, 5-model ensembles (+0.01 at 0.5-1%), and #params / synflow as extra head
+    more updates, 5-model ensembles (+0.01 at 0.5-1% and 10%), and #params / synflow as extra head
     inputs or as a pre-training target (+0.03 at 0.5% only); see
     ``benchmarks/results/predictors_gates_variants.txt``.
     """
