@@ -76,7 +76,7 @@ def test_every_method_searches_nb201_on_digits_and_records_diagnostics(digits, n
         assert math.isfinite(epoch[key]), key
     assert 0 <= epoch["entropy"] <= math.log(5) + 1e-4
     if name in ("darts", "gdas", "enas"):
-        assert 0 <= epoch["skip_share"] <= 1 and "arch" in epoch
+        assert 0 <= epoch["skip_share"] <= epoch["parameter_free_share"] <= 1 and "arch" in epoch
     if name in ("darts", "gdas"):
         assert 0 < epoch["skip_weight"] < 1  # mean softmax weight of skip_connect
     assert result.search_seconds > 0

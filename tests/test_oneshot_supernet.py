@@ -198,3 +198,28 @@ def test_second_order_hypergradient_matches_finite_differences_of_the_unrolled_l
     # the second-order term matters here: the first-order gradient is far from it
     first = torch.autograd.grad(loss(dict(net.named_parameters()), xv, yv), net.alphas["cell"])
     assert float((first[0] - numeric).abs().max()) > 0.1
+
+
+def test_collapse_diagnostics_count_skips_and_parameter_free_operations():
+    nb201 = tiny_nb201()
+    cell = nb201.space.from_string(
+        "|skip_connect~0|+|none~0|avg_pool_3x3~1|+|nor_conv_3x3~0|skip_connect~1|nor_conv_1x1~2|"
+    )
+    assert nb201.skip_count(cell) == 2
+    assert nb201.skip_share(cell) == 2 / 6
+    assert nb201.parameter_free_share(cell) == 3 / 6  # two skips and a pooling; none cuts
+
+    darts = tiny_darts()
+    normal = ["skip_connect", "max_pool_3x3", "sep_conv_3x3", "dil_conv_5x5"] * 2
+    ops = iter(normal)
+    arch = darts.space.make({
+        darts_space.label(kind, node, field): (
+            next(ops) if kind == "normal" else "sep_conv_3x3"
+        ) if field.startswith("op") else int(field[-1])
+        for kind in darts_space.CELLS
+        for node in darts_space.NODES
+        for field in ("in0", "op0", "in1", "op1")
+    })  # fmt: skip
+    assert darts.counted_operations(arch) == normal
+    assert darts.skip_share(arch) == 2 / 8
+    assert darts.parameter_free_share(arch) == 4 / 8

@@ -196,7 +196,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_epoch(record: dict[str, Any]) -> None:
-    keys = ("train_loss", "valid_loss", "valid_acc", "entropy", "skip_share", "seconds")
+    keys = (
+        "train_loss", "valid_loss", "valid_acc", "entropy", "skip_share",
+        "parameter_free_share", "seconds",
+    )  # fmt: skip
     parts = [f"{k} {record[k]:.4g}" for k in keys if isinstance(record.get(k), int | float)]
     print(f"epoch {record['epoch']}: " + ", ".join(parts), file=sys.stderr, flush=True)
 

@@ -11,6 +11,9 @@ whether to trust the result (Sec. 4 of the issue):
   normal cell in the DARTS space): DARTS's collapse shows as this rising (Zela et al. 2020,
   Liang et al. 2019); methods with alphas also record ``skip_weight``, the mean softmax
   weight of ``skip_connect`` over the (normal) edges, which rises before the argmax flips;
+* ``parameter_free_share``: the share of those edges holding a skip connection or a pooling,
+  the operations without weights that collapsed cells fill up with (Zela et al. 2020);
+  on NAS-Bench-201 / Fashion-MNIST, 20 epochs of DARTS add two poolings beside the skip;
 * ``train_loss``/``train_acc`` of the supernet during the epoch and ``valid_loss``/
   ``valid_acc`` on the validation split (its first ``eval_size`` images), with BN on batch
   statistics (the supernet's running statistics describe a mixture of paths, not the path
@@ -218,6 +221,7 @@ class OneShotMethod(ABC):
             if arch is not None:
                 record["skip_count"] = self.net.skip_count(arch)
                 record["skip_share"] = round(self.net.skip_share(arch), 4)
+                record["parameter_free_share"] = round(self.net.parameter_free_share(arch), 4)
                 record["arch"] = self.net.space.to_string(arch)
             record["lr"] = self.w_sched.get_last_lr()[0]
             history.append(record)

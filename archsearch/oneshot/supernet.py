@@ -101,6 +101,9 @@ class Supernet(nn.Module):
     edges: dict[str, tuple[str, ...]]
     #: the operation the collapse diagnostics count (DARTS+, Liang et al. 2019)
     skip_op = "skip_connect"
+    #: operations without weights that still pass information on (``none`` cuts the edge
+    #: instead); DARTS's collapse fills cells with them (Zela et al. 2020)
+    parameter_free_ops: tuple[str, ...] = ()
 
     def _init_alphas(self) -> None:
         # DARTS initialises alphas at 1e-3 * N(0, 1): almost uniform, not exactly tied
@@ -142,12 +145,21 @@ class Supernet(nn.Module):
         """The discrete architecture that edge weights (e.g. softmax(alpha)) stand for."""
         raise NotImplementedError
 
-    def skip_count(self, arch: Architecture) -> int:
+    def counted_operations(self, arch: Architecture) -> list[str]:
+        """The operations the collapse diagnostics look at (the normal cell in DARTS)."""
         raise NotImplementedError
 
+    def skip_count(self, arch: Architecture) -> int:
+        return self.counted_operations(arch).count(self.skip_op)
+
     def skip_share(self, arch: Architecture) -> float:
-        """Share of the counted edges (see :meth:`skip_count`) that are skip connections."""
-        raise NotImplementedError
+        """Share of the counted edges (see :meth:`counted_operations`) that are skips."""
+        return self.skip_count(arch) / len(self.counted_operations(arch))
+
+    def parameter_free_share(self, arch: Architecture) -> float:
+        """Share of the counted edges that hold a skip connection or a pooling."""
+        ops = self.counted_operations(arch)
+        return sum(op in self.parameter_free_ops for op in ops) / len(ops)
 
     def one_hot(self, arch: Architecture) -> dict[str, np.ndarray]:
         """Edge weights that put all mass on ``arch``'s operations (``none`` off-path)."""
@@ -193,6 +205,8 @@ class NB201Supernet(Supernet):
     benchmark's DARTS and GDAS search models do, so that an operation cannot rescale itself
     against its architecture weight.
     """
+
+    parameter_free_ops = ("skip_connect", "avg_pool_3x3")
 
     def __init__(
         self,
@@ -249,11 +263,8 @@ class NB201Supernet(Supernet):
             e: self.operations[int(np.argmax(w[k]))] for k, e in enumerate(self.edges["cell"])
         })  # fmt: skip
 
-    def skip_count(self, arch: Architecture) -> int:
-        return sum(arch[e] == self.skip_op for e in self.edges["cell"])
-
-    def skip_share(self, arch: Architecture) -> float:
-        return self.skip_count(arch) / len(self.edges["cell"])
+    def counted_operations(self, arch: Architecture) -> list[str]:
+        return [arch[e] for e in self.edges["cell"]]
 
     def config(self) -> dict[str, Any]:
         return {"name": "nb201", **self._config}
@@ -307,6 +318,8 @@ class DARTSSupernet(Supernet):
     Normal and reduction cells have their own alphas (14 edges x 8 operations each). The
     operations' BN layers have no affine parameters, as in the paper's search model.
     """
+
+    parameter_free_ops = ("skip_connect", "max_pool_3x3", "avg_pool_3x3")
 
     def __init__(
         self,
@@ -376,12 +389,13 @@ class DARTSSupernet(Supernet):
                     assignment[darts_space.label(kind, n, f"op{k}")] = op
         return self.space.make(assignment)
 
-    def skip_count(self, arch: Architecture) -> int:
-        """Skip connections in the normal cell: DARTS+ stops the search at two."""
-        return self.space.skip_connections(arch, "normal")
-
-    def skip_share(self, arch: Architecture) -> float:
-        return self.skip_count(arch) / (2 * len(darts_space.NODES))
+    def counted_operations(self, arch: Architecture) -> list[str]:
+        """The normal cell's eight operations: DARTS+ stops the search at two skips."""
+        return [
+            arch[darts_space.label("normal", node, f"op{k}")]
+            for node in darts_space.NODES
+            for k in (0, 1)
+        ]
 
     def config(self) -> dict[str, Any]:
         return {"name": "darts", **self._config}
