@@ -43,7 +43,7 @@ from archsearch.space.encodings import CellGraph, cell_graph, has_graph, node_vo
 class GATESEncoder(nn.Module):
     """Information flow over op-on-node DAGs, one edge per layer; embeds the output node."""
 
-    def __init__(self, vocabulary: int, op_dim: int = 48, width: int = 64, layers: int = 4):
+    def __init__(self, vocabulary: int, op_dim: int = 48, width: int = 64, layers: int = 1):
         super().__init__()
         self.op_embedding = nn.Embedding(vocabulary, op_dim)
         self.start = nn.Parameter(torch.randn(width))  # the input node's information
