@@ -15,6 +15,9 @@ Recipes (a study-configuration fragment: the space and the evaluator that train 
   2 epochs of SGD (Nesterov, lr 0.05, cosine, batch 64), validation on 3,000 held-out
   training images, test on 3,000 images of the official test split. About 10 CPU seconds
   per cell on this project's machines, so 300 cells take about 50 CPU minutes.
+* ``cpu-long``: the ``cpu`` network and splits with 8,000 training images and 4 epochs:
+  about four times the cost, for checking on a few dozen cells whether a ranking follows
+  longer training rather than the 2-epoch figures (``benchmarks/results/oneshot_spos24.txt``).
 * ``gpu``: the benchmark's network (C=16, N=5), all 50,000/10,000 train/valid images and the
   full 10,000-image test split, 12 epochs: for when a GPU is lent.
 
@@ -73,6 +76,21 @@ RECIPES: dict[str, dict[str, Any]] = {
             "batch_size": 64,
             "lr": 0.05,
             "train_size": 4000,
+            "valid_size": 3000,
+            "test_size": 3000,
+            "device": "cpu",
+        },
+    },
+    "cpu-long": {
+        "name": "cpu-long",
+        "space": {"name": "nb201", "channels": 8, "cells_per_stage": 1},
+        "evaluator": {
+            "name": "train",
+            "dataset": "fashion-mnist",
+            "epochs": 4,
+            "batch_size": 64,
+            "lr": 0.05,
+            "train_size": 8000,
             "valid_size": 3000,
             "test_size": 3000,
             "device": "cpu",
