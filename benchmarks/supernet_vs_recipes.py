@@ -39,9 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     short, long = load_fmnist_table(args.short), load_fmnist_table(args.long)
     net, recipe = load_supernet(args.checkpoint)
     space = net.space
-    strings = lambda t: [space.to_string(a) for a in t.architectures()]  # noqa: E731
-    short_rows = {s: i for i, s in enumerate(strings(short))}
-    long_rows = {s: i for i, s in enumerate(strings(long))}
+    short_rows = {space.to_string(a): i for i, a in enumerate(short.architectures())}
+    long_rows = {space.to_string(a): i for i, a in enumerate(long.architectures())}
     shared = [s for s in long_rows if s in short_rows]
     if len(shared) < 3:
         raise SystemExit(f"only {len(shared)} cells in both tables; need at least 3")

@@ -279,10 +279,12 @@ def test_rank_average_averages_normalised_ranks_and_skips_missing_scores():
     np.testing.assert_allclose(rank_average(scores), [(1 / 3 + 1) / 2, (2 / 3 + 0.5) / 2, 1.0])
 
 
-def test_fitted_weights_beat_the_single_proxies_on_held_out_architectures():
-    rng = np.random.default_rng(0)
+def two_halves(seed: int) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """400 architectures whose truth is a + b: two proxies each see one half, one is noise
+    and one is anti-correlated; only the first 40 truths are known (the rest are NaN)."""
+    rng = np.random.default_rng(seed)
     a, b = rng.normal(size=400), rng.normal(size=400)
-    truth = a + b  # each informative proxy sees half of what matters
+    truth = a + b
     scores = {
         "half_a": a + 0.1 * rng.normal(size=400),
         "half_b": b + 0.1 * rng.normal(size=400),
@@ -291,6 +293,11 @@ def test_fitted_weights_beat_the_single_proxies_on_held_out_architectures():
     }
     known = np.full(400, np.nan)
     known[:40] = truth[:40]
+    return truth, scores, known
+
+
+def test_fitted_weights_beat_the_single_proxies_on_held_out_architectures():
+    truth, scores, known = two_halves(seed=0)
     weights = fit_proxy_weights(scores, known)
     combined = weights.combine(scores)
     held = slice(40, None)
@@ -306,17 +313,7 @@ def test_fitted_weights_beat_the_single_proxies_on_held_out_architectures():
 def test_non_negative_fit_ignores_noise_and_anti_correlated_proxies():
     """nnls keeps every weight >= 0, so the noise and the anti-correlated proxy (which a
     higher-is-better proxy should never be) get weight zero and the two halves are combined."""
-    rng = np.random.default_rng(1)
-    a, b = rng.normal(size=400), rng.normal(size=400)
-    truth = a + b
-    scores = {
-        "half_a": a + 0.1 * rng.normal(size=400),
-        "half_b": b + 0.1 * rng.normal(size=400),
-        "noise": rng.normal(size=400),
-        "anti": -truth + rng.normal(size=400),
-    }
-    known = np.full(400, np.nan)
-    known[:40] = truth[:40]
+    truth, scores, known = two_halves(seed=1)
     fit = fit_proxy_weights(scores, known, method="nnls")
     w = fit.as_dict()
     assert min(w.values()) >= 0 and w["anti"] == 0

@@ -154,7 +154,8 @@ class Supernet(nn.Module):
 
     def skip_share(self, arch: Architecture) -> float:
         """Share of the counted edges (see :meth:`counted_operations`) that are skips."""
-        return self.skip_count(arch) / len(self.counted_operations(arch))
+        ops = self.counted_operations(arch)
+        return ops.count(self.skip_op) / len(ops)
 
     def parameter_free_share(self, arch: Architecture) -> float:
         """Share of the counted edges that hold a skip connection or a pooling."""
