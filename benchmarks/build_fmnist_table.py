@@ -137,10 +137,11 @@ def _csv_line(values: list[Any]) -> str:
     return buffer.getvalue()
 
 
-def read_done(out: Path, recipe: Mapping[str, Any]) -> set[str]:
+def read_done(out: Path, recipe: Mapping[str, Any], seed_offset: int = 0) -> set[str]:
     """Architectures already in ``out``, after repairing a half-written last line.
 
-    Refuses a file written with another recipe or another header: one table, one recipe.
+    Refuses a file written with another recipe, another seed offset or another header: one
+    table, one recipe, one seed per architecture.
     """
     if not out.exists():
         return set()
@@ -164,6 +165,12 @@ def read_done(out: Path, recipe: Mapping[str, Any]) -> set[str]:
             raise SystemExit(
                 f"{out}, line {line} was trained with another recipe; use another --out"
             )
+        index, seed = int(row[COLUMNS.index("index")]), int(row[COLUMNS.index("seed")])
+        if seed != index + seed_offset:
+            raise SystemExit(
+                f"{out}, line {line} was trained with seed offset {seed - index}, not "
+                f"{seed_offset}; use another --out"
+            )
         done.add(row[COLUMNS.index("arch")])
     return done
 
@@ -176,7 +183,9 @@ def _locked(out: Path) -> Iterator[None]:
         yield
 
 
-def append_row(out: Path, values: list[Any], recipe: Mapping[str, Any]) -> bool:
+def append_row(
+    out: Path, values: list[Any], recipe: Mapping[str, Any], seed_offset: int = 0
+) -> bool:
     """Append one row with a single write and push it to disk (a kill loses at most it).
 
     Under the file lock, and only if no other builder has written the architecture
@@ -184,7 +193,7 @@ def append_row(out: Path, values: list[Any], recipe: Mapping[str, Any]) -> bool:
     use more cores) never interleave or repeat rows. Returns whether the row was written.
     """
     with _locked(out):
-        if values[COLUMNS.index("arch")] in read_done(out, recipe):
+        if values[COLUMNS.index("arch")] in read_done(out, recipe, seed_offset):
             return False
         new = out.stat().st_size == 0
         with open(out, "a", newline="") as f:
@@ -215,9 +224,11 @@ def build_table(
     start: int = 0,
     limit: int | None = None,
     sample_seed: int = SAMPLE_SEED,
+    seed_offset: int = 0,
     log: Callable[[str], None] = print,
 ) -> int:
-    """Train the sample's architectures ``start .. start+limit-1`` not yet in ``out``.
+    """Train the sample's architectures ``start .. start+limit-1`` not yet in ``out``, each
+    with seed = its index + ``seed_offset``.
 
     Returns the number of rows written by this call. Rows are appended under a lock on
     ``out`` (see :func:`append_row`), so several builders may fill one table at once.
@@ -227,7 +238,7 @@ def build_table(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with _locked(out):
-        done = read_done(out, recipe)
+        done = read_done(out, recipe, seed_offset)
     indices = sample_indices(size, sample_seed)
     stop = size if limit is None else min(size, start + limit)
     names = NB201Space()
@@ -241,10 +252,10 @@ def build_table(
     for index in todo:
         arch = space.from_index(index)
         with _locked(out):
-            if space.to_string(arch) in read_done(out, recipe):
+            if space.to_string(arch) in read_done(out, recipe, seed_offset):
                 continue  # another builder got here first
         started = time.perf_counter()
-        result = evaluate(arch, index)
+        result = evaluate(arch, index + seed_offset)
         seconds = time.perf_counter() - started
         if result.failed or result.reported is None:
             # a diverged run has no accuracy to record; it is retried on the next run
@@ -260,9 +271,9 @@ def build_table(
             int(metrics["flops"]),
             f"{float(metrics.get('train_seconds', seconds)):.3f}",
             stored,
-            index,
+            index + seed_offset,
         ]
-        if not append_row(out, row, recipe):
+        if not append_row(out, row, recipe, seed_offset):
             log(f"{index} was written by another builder meanwhile; skipped")
             continue
         written += 1
@@ -281,6 +292,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--start", type=int, default=0, help="first sample position to train")
     parser.add_argument("--limit", type=int, default=None, help="train at most this many")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument(
+        "--seed-offset",
+        type=int,
+        default=0,
+        help="train with seed = index + K (a replicate table, into another --out)",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -289,7 +306,8 @@ def main(argv: list[str] | None = None) -> None:
     print("command:", " ".join([Path(sys.executable).name, *sys.argv]), flush=True)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__},"
-        f" threads {args.threads}; sample seed {SAMPLE_SEED}; recipe {args.recipe}:"
+        f" threads {args.threads}; sample seed {SAMPLE_SEED}; seed offset {args.seed_offset};"
+        f" recipe {args.recipe}:"
         f" {recipe_json(RECIPES[args.recipe])}",
         flush=True,
     )
@@ -300,6 +318,7 @@ def main(argv: list[str] | None = None) -> None:
         size=args.size,
         start=args.start,
         limit=args.limit,
+        seed_offset=args.seed_offset,
         log=lambda line: print(line, flush=True),
     )
     print(f"wrote {written} rows in {time.perf_counter() - started:.0f} s", flush=True)

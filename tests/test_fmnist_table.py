@@ -144,3 +144,9 @@ def test_the_builder_resumes_skips_done_rows_and_repairs_a_torn_last_line(
     other = {**TINY, "name": "another"}
     with pytest.raises(SystemExit, match="another recipe"):
         builder.build_table(out, other, size=3, log=quiet)
+    # a replicate table trains the same cells with seed = index + offset, in its own file
+    replicate = tmp_path / "replicate.csv"
+    assert builder.build_table(replicate, TINY, size=2, seed_offset=1, log=quiet) == 2
+    assert list(load_fmnist_table(replicate).seeds) == [i + 1 for i in builder.sample_indices(2)]
+    with pytest.raises(SystemExit, match="seed offset 0, not 1"):
+        builder.build_table(out, TINY, size=3, seed_offset=1, log=quiet)
