@@ -95,6 +95,25 @@ def test_fair_sampling_uses_every_operation_of_every_edge_once_per_step(digits):
         ONESHOT.get("spos")(**FAST, sampling="fair").search(darts, digits)
 
 
+def test_gdas_fair_warmup_trains_every_weighted_operation_and_leaves_alpha_alone(digits):
+    from archsearch.oneshot.supernet import MixedOp
+
+    net = nb201(digits)
+    before = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    gdas = ONESHOT.get("gdas")(**FAST, warmup_epochs=1, warmup_sampling="fair")
+    gdas.search(net, digits)  # 4 steps: one Gumbel path per step would miss some operations
+    after = net.state_dict()
+    assert torch.equal(after["alphas.cell"], before["alphas.cell"])
+    for name, module in net.named_modules():
+        if isinstance(module, MixedOp):
+            for k, op in enumerate(module.ops):
+                for p, _ in op.named_parameters():
+                    key = f"{name}.ops.{k}.{p}"
+                    assert not torch.equal(after[key], before[key]), key
+    with pytest.raises(ArchsearchError, match="warmup_sampling"):
+        ONESHOT.get("gdas")(warmup_sampling="every")
+
+
 def test_auto_sampling_is_fair_on_nb201_and_uniform_on_darts(digits):
     method = ONESHOT.get("spos")(**FAST, search_budget=1)
     assert method.sampling == "auto"

@@ -325,5 +325,30 @@ class OneShotMethod(ABC):
         """A uniformly sampled architecture of the space, as a single path (SPOS)."""
         return self.net.path_of(self.net.space.sample(self.rng))
 
+    def fair_sampling_fits(self) -> bool:
+        """Whether every edge chooses freely among all operations (NAS-Bench-201), so that
+        :meth:`fair_paths` exist; DARTS-space edges also choose their inputs."""
+        return self.net.space.name == "nb201"
+
+    def check_fair_sampling(self) -> None:
+        if not self.fair_sampling_fits():
+            raise ArchsearchError(
+                f"fair sampling needs edges that choose among all operations (nb201), "
+                f"not space {self.net.space.name!r}"
+            )
+
+    def fair_paths(self) -> list[dict[str, EdgeChoice]]:
+        """K paths that use each operation of each edge exactly once (FairNAS, Chu et al.,
+        ICCV 2021, Algorithm 1): a random permutation of the K operations per edge, path i
+        taking the i-th operation of every permutation."""
+        k = len(self.net.operations)
+        perms = {
+            kind: [self.rng.permutation(k) for _ in edges] for kind, edges in self.net.edges.items()
+        }
+        return [
+            {kind: EdgeChoice(index=[int(p[i]) for p in ps]) for kind, ps in perms.items()}
+            for i in range(k)
+        ]
+
 
 ONESHOT: Registry[type[OneShotMethod]] = Registry("oneshot")

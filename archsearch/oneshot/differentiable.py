@@ -24,6 +24,7 @@ from archsearch.oneshot.supernet import EdgeChoice, Path, Supernet
 from archsearch.space.base import Architecture
 
 SELECTIONS = ("argmax", "perturbation")
+WARMUP_SAMPLINGS = ("gumbel", "fair")
 
 
 class AlphaMethod(OneShotMethod):
@@ -268,19 +269,45 @@ class GDAS(AlphaMethod):
     architecture update (on the validation batch); only the sampled operations run. The
     temperature falls linearly from ``tau_max`` to ``tau_min`` over the search (10 to 0.1 in
     the paper's NAS-Bench-201 runs).
+
+    ``warmup_sampling`` chooses the paths the ``warmup_epochs`` train: ``"gumbel"`` samples
+    them from the (still uniform) alphas, one per step, as the search itself does;
+    ``"fair"`` trains FairNAS's K paths per step, every operation of every edge once
+    (:meth:`~archsearch.oneshot.base.OneShotMethod.fair_paths`). The alphas learn from the
+    supernet's inherited-weight losses, so they inherit its bias: one uniform path per step
+    leaves the weighted operations under-trained and the supernet favouring parameter-free
+    cells (measured for SPOS in :mod:`archsearch.oneshot.spos`), which fair training removes.
     """
 
     name = "gdas"
 
-    def __init__(self, *, tau_max: float = 10.0, tau_min: float = 0.1, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        tau_max: float = 10.0,
+        tau_min: float = 0.1,
+        warmup_sampling: str = "gumbel",
+        **options: Any,
+    ) -> None:
         super().__init__(**options)
         if not tau_max >= tau_min > 0:
             raise ArchsearchError(f"need tau_max >= tau_min > 0, got {tau_max}, {tau_min}")
+        if warmup_sampling not in WARMUP_SAMPLINGS:
+            raise ArchsearchError(
+                f"unknown warmup_sampling {warmup_sampling!r}; choose from {WARMUP_SAMPLINGS}"
+            )
         self.tau_max = tau_max
         self.tau_min = tau_min
+        self.warmup_sampling = warmup_sampling
 
     def options(self) -> dict[str, Any]:
-        return {**super().options(), "tau_max": self.tau_max, "tau_min": self.tau_min}
+        extra = {"tau_max": self.tau_max, "tau_min": self.tau_min}
+        return {**super().options(), **extra, "warmup_sampling": self.warmup_sampling}
+
+    def _setup(self) -> None:
+        super()._setup()
+        if self.warmup_sampling == "fair" and self.warmup_epochs:
+            self.check_fair_sampling()
 
     def tau(self, step: int) -> float:
         total = max(1, self.epochs * self.steps_per_epoch - 1)
@@ -299,9 +326,12 @@ class GDAS(AlphaMethod):
         step = self.epoch * self.steps_per_epoch
         for (xt, yt), (xv, yv) in self.paired_batches():
             tau = self.tau(step)
-            with torch.no_grad():
-                weight_path = self.sample(tau, with_weights=False)
-            self.weight_step(xt, yt, weight_path, train)
+            if not search_arch and self.warmup_sampling == "fair":
+                weight_paths = self.fair_paths()
+            else:
+                with torch.no_grad():
+                    weight_paths = [self.sample(tau, with_weights=False)]
+            self.weight_step(xt, yt, weight_paths, train)
             if search_arch:
                 self.net.train()
                 with self.runtime.autocast():

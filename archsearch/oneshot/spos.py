@@ -18,7 +18,7 @@ from typing import Any
 from archsearch.errors import ArchsearchError
 from archsearch.oneshot.base import ONESHOT, OneShotMethod, _Mean
 from archsearch.oneshot.evaluator import InheritedWeights, SupernetEvaluator
-from archsearch.oneshot.supernet import EdgeChoice, Path
+from archsearch.oneshot.supernet import Path
 from archsearch.space.base import Architecture
 
 SAMPLINGS = ("auto", "uniform", "fair")
@@ -86,28 +86,11 @@ class SPOS(OneShotMethod):
         return {**super().options(), **extra}
 
     def _setup(self) -> None:
-        fair_ok = self.net.space.name == "nb201"
         self.path_sampling = self.sampling
         if self.sampling == "auto":
-            self.path_sampling = "fair" if fair_ok else "uniform"
-        if self.sampling == "fair" and not fair_ok:
-            raise ArchsearchError(
-                f"fair sampling needs edges that choose among all operations (nb201), "
-                f"not space {self.net.space.name!r}"
-            )
-
-    def fair_paths(self) -> list[dict[str, EdgeChoice]]:
-        """K paths that use each operation of each edge exactly once (FairNAS)."""
-        k = len(self.net.operations)
-        paths = []
-        perms = {
-            kind: [self.rng.permutation(k) for _ in edges] for kind, edges in self.net.edges.items()
-        }
-        for i in range(k):
-            paths.append(
-                {kind: EdgeChoice(index=[int(p[i]) for p in ps]) for kind, ps in perms.items()}
-            )
-        return paths
+            self.path_sampling = "fair" if self.fair_sampling_fits() else "uniform"
+        if self.sampling == "fair":
+            self.check_fair_sampling()
 
     def _train_epoch(self) -> dict[str, Any]:
         meter = _Mean()
