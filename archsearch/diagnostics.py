@@ -82,3 +82,22 @@ def ranking_report(
         f"best_true_rank_top{top_k}": best,
         f"worst_true_rank_top{top_k}": worst,
     }
+
+
+def noise_ceiling(kendall_between_runs: float, runs_averaged: int = 1) -> float:
+    """The Kendall's tau a perfect estimator could reach against a noisy ground truth.
+
+    A table trained once per architecture repeats itself only so well: two runs with
+    different seeds agree at ``kendall_between_runs``. Modelling each run as the
+    architecture's noise-free accuracy plus independent Gaussian noise, the runs correlate
+    at ``rho = sin(pi * tau / 2)`` (Greiner's relation), the mean of ``runs_averaged`` runs
+    correlates with the noise-free accuracy at ``sqrt(R)`` with ``R = n rho / (1 + (n-1)
+    rho)`` (Spearman-Brown), and the tau of that correlation is ``(2 / pi) asin(sqrt(R))``:
+    no estimator of the noise-free accuracy, however good, is expected to rank the table
+    better.
+    """
+    if runs_averaged < 1:
+        raise ValueError(f"runs_averaged must be >= 1, got {runs_averaged}")
+    rho = max(0.0, float(np.sin(np.pi * kendall_between_runs / 2)))
+    reliability = runs_averaged * rho / (1 + (runs_averaged - 1) * rho)
+    return float(2 / np.pi * np.arcsin(np.sqrt(reliability)))

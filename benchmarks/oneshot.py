@@ -107,7 +107,7 @@ def truth_noise(table, count: int, seed: int = 0) -> dict[str, Any]:
     seed (index + 1). Kendall's tau between the two runs bounds what any estimator can
     reach against this table; ``kendall_ceiling_noise_free`` is the tau that an estimator of
     each row's noise-free accuracy would reach against one run (Gaussian noise assumed)."""
-    from archsearch.diagnostics import kendall_tau
+    from archsearch.diagnostics import kendall_tau, noise_ceiling
 
     rows = np.random.default_rng(seed).permutation(len(table))[:count]
     archs = table.architectures()
@@ -116,13 +116,10 @@ def truth_noise(table, count: int, seed: int = 0) -> dict[str, Any]:
                        for r in rows])  # fmt: skip
     difference = second - first
     between = kendall_tau(first, second)
-    # for Gaussian noise, tau = (2/pi) asin(rho); two noisy runs correlate rho_ss, one run and
-    # its noise-free mean sqrt(rho_ss): the Kendall's tau a perfect estimator could reach
-    rho = max(0.0, float(np.sin(np.pi * between / 2)))
     report = {
         "rows": int(count),
         "kendall_between_seeds": round(between, 3),
-        "kendall_ceiling_noise_free": round(float(2 / np.pi * np.arcsin(np.sqrt(rho))), 3),
+        "kendall_ceiling_noise_free": round(noise_ceiling(between), 3),
         "abs_difference_mean": round(float(np.abs(difference).mean()), 3),
         "difference_std": round(float(difference.std(ddof=1)), 3),
         "table_valid_std": round(float(first.std(ddof=1)), 3),

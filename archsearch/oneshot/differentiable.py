@@ -118,6 +118,16 @@ class AlphaMethod(OneShotMethod):
         details["perturbation"] = trace
         return arch, details
 
+    @staticmethod
+    def _epoch_metrics(train: _Mean, arch_steps: _Mean) -> dict[str, Any]:
+        """The epoch's training loss and accuracy, and the mean loss of its architecture
+        steps (absent in warm-up epochs, which take none)."""
+        train_loss, train_acc = train.read()
+        metrics = {"train_loss": round(train_loss, 5), "train_acc": round(train_acc, 3)}
+        if arch_steps.n:
+            metrics["arch_step_loss"] = round(arch_steps.read()[0], 5)
+        return metrics
+
     def _arch_update(self, grads: Sequence[torch.Tensor]) -> None:
         for alpha, g in zip(self.net.arch_parameters(), grads, strict=True):
             alpha.grad = g.detach()
@@ -234,13 +244,7 @@ class DARTS(AlphaMethod):
                 self._arch_update(grads)
                 valid.add(loss, correct, len(yv))
             self.weight_step(xt, yt, self.detached_relaxation(), train)
-        train_loss, train_acc = train.read()
-        arch_loss, arch_acc = valid.read()
-        return {
-            "train_loss": round(train_loss, 5),
-            "train_acc": round(train_acc, 3),
-            "arch_step_loss": round(arch_loss, 5),
-        }
+        return self._epoch_metrics(train, valid)
 
 
 def gumbel_softmax_hard(
@@ -339,11 +343,4 @@ class GDAS(AlphaMethod):
                 self._arch_update(torch.autograd.grad(loss, self.net.arch_parameters()))
                 valid.add(loss, correct, len(yv))
             step += 1
-        train_loss, train_acc = train.read()
-        arch_loss, _ = valid.read()
-        return {
-            "train_loss": round(train_loss, 5),
-            "train_acc": round(train_acc, 3),
-            "arch_step_loss": round(arch_loss, 5),
-            "tau": round(self.tau(step - 1), 4),
-        }
+        return {**self._epoch_metrics(train, valid), "tau": round(self.tau(step - 1), 4)}

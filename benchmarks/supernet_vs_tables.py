@@ -1,0 +1,140 @@
+"""How well does a supernet rank the Fashion-MNIST cells, and how well could anything?
+
+One saved supernet (``save_supernet``), several ground-truth tables built by
+``build_fmnist_table.py``: the ``cpu`` table, its replicates (``--seed-offset``: the same
+cells and recipe, other seeds) and tables of other recipes (``cpu-long``). Prints Kendall's
+tau of every pair among the tables, the means of replicate tables (``--mean``), the
+supernet's inherited-weight accuracy and #params, each on the cells the pair shares.
+
+Replicates also bound what any estimator can reach: their agreement gives the noise ceiling
+(:func:`archsearch.diagnostics.noise_ceiling`), for one run and for their mean.
+
+    python benchmarks/supernet_vs_tables.py \\
+        --checkpoint benchmarks/results/oneshot_spos24.spos_supernet.pt \\
+        --table cpu=data/fmnist_nb201.csv --table cpu-seed1=data/fmnist_nb201_seed1.csv \\
+        --table cpu-long=data/fmnist_nb201_long.csv --mean cpu,cpu-seed1
+
+``--scores FILE`` keeps the supernet's scores (arch, score) and reuses them on the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+Column = dict[str, float]  # architecture string -> value
+
+
+def read_tables(specs: list[str], column: str) -> tuple[dict[str, Column], dict, Column]:
+    """``NAME=PATH`` specs -> the column per table, each table's recipe name and seeds, and
+    #params (the same in every table)."""
+    from archsearch.tables.fmnist import load_fmnist_table
+
+    columns, recipes, params = {}, {}, {}
+    for spec in specs:
+        name, _, path = spec.partition("=")
+        if not path:
+            raise SystemExit(f"--table wants NAME=PATH, got {spec!r}")
+        table = load_fmnist_table(path)
+        names = [table.space.to_string(a) for a in table.architectures()]
+        columns[name] = dict(zip(names, map(float, table.column(column)), strict=True))
+        recipes[name] = table.recipe["name"]
+        params.update(zip(names, map(float, table.column("params")), strict=True))
+    return columns, recipes, params
+
+
+def mean_of(columns: dict[str, Column], names: list[str]) -> Column:
+    """The mean of replicate tables over the cells they all hold."""
+    shared = set.intersection(*(set(columns[n]) for n in names))
+    return {a: float(np.mean([columns[n][a] for n in names])) for a in shared}
+
+
+def supernet_scores(checkpoint: str, archs: list[str], cache: str | None, eval_size: int) -> Column:
+    """Inherited-weight validation accuracy of ``archs``, from ``cache`` where it has them."""
+    from archsearch.oneshot import InheritedWeights, Runtime, load_search_data, load_supernet
+
+    scores: Column = {}
+    if cache and Path(cache).exists():
+        with open(cache) as f:
+            scores = {row["arch"]: float(row["score"]) for row in csv.DictReader(f)}
+    todo = [a for a in archs if a not in scores]
+    if todo:
+        net, recipe = load_supernet(checkpoint)
+        started = time.perf_counter()
+        scorer = InheritedWeights(
+            net, load_search_data(**recipe), Runtime.resolve("cpu"), eval_size=eval_size
+        )
+        scores.update({a: scorer.score(net.space.from_string(a))[0] for a in todo})
+        seconds = time.perf_counter() - started
+        print(f"scored {len(todo)} cells with the supernet in {seconds:.0f} s")
+        if cache:
+            with open(cache, "w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(["arch", "score"])
+                writer.writerows(sorted(scores.items()))
+    return scores
+
+
+def tau(a: Column, b: Column) -> tuple[float, int]:
+    from archsearch.diagnostics import kendall_tau
+
+    shared = sorted(set(a) & set(b))
+    return kendall_tau([a[s] for s in shared], [b[s] for s in shared]), len(shared)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table", action="append", required=True, help="NAME=PATH, repeatable")
+    parser.add_argument("--mean", action="append", default=[], help="NAME,NAME,...: replicates")
+    parser.add_argument("--checkpoint", help="a save_supernet() file")
+    parser.add_argument("--scores", help="CSV cache of the supernet's scores")
+    parser.add_argument("--column", default="fmnist_valid")
+    parser.add_argument("--eval-size", dest="eval_size", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from archsearch.diagnostics import noise_ceiling
+
+    columns, recipes, params = read_tables(args.table, args.column)
+    truths = dict(columns)
+    print(f"column {args.column}; tables: " + ", ".join(
+        f"{n} ({recipes[n]} recipe, {len(c)} cells)" for n, c in columns.items()
+    ))  # fmt: skip
+
+    print("\nreplicates (same recipe, other seeds): agreement and noise ceiling")
+    for spec in args.mean:
+        names = spec.split(",")
+        if len({recipes[n] for n in names}) != 1:
+            raise SystemExit(f"--mean {spec}: the tables were trained with different recipes")
+        between = [tau(columns[a], columns[b])[0] for a, b in itertools.combinations(names, 2)]
+        mean_tau = float(np.mean(between))
+        truths[f"mean({spec})"] = mean_of(columns, names)
+        print(
+            f"  {spec}: Kendall between runs {mean_tau:.3f} over {len(truths[f'mean({spec})'])}"
+            f" cells; a perfect estimator reaches {noise_ceiling(mean_tau):.3f} against one run,"
+            f" {noise_ceiling(mean_tau, len(names)):.3f} against their mean"
+        )
+
+    estimators = {"#params": params}
+    if args.checkpoint:
+        cells = sorted(set().union(*columns.values()))
+        scores = supernet_scores(args.checkpoint, cells, args.scores, args.eval_size)
+        estimators["supernet"] = scores
+    print("\nKendall's tau (cells compared)")
+    for (a, ca), (b, cb) in itertools.combinations(columns.items(), 2):
+        value, n = tau(ca, cb)
+        print(f"  {a + ' vs ' + b:<44} {value:6.3f} ({n})")
+    for name, estimate in estimators.items():
+        for truth, column in truths.items():
+            value, n = tau(estimate, column)
+            print(f"  {name + ' vs ' + truth:<44} {value:6.3f} ({n})")
+
+
+if __name__ == "__main__":
+    main()
