@@ -55,8 +55,11 @@ def mean_of(columns: dict[str, Column], names: list[str]) -> Column:
     return {a: float(np.mean([columns[n][a] for n in names])) for a in shared}
 
 
-def supernet_scores(checkpoint: str, archs: list[str], cache: str | None, eval_size: int) -> Column:
-    """Inherited-weight validation accuracy of ``archs``, from ``cache`` where it has them."""
+def supernet_scores(
+    checkpoint: str, archs: list[str], cache: str | None, **scorer_options: int
+) -> Column:
+    """Inherited-weight validation accuracy of ``archs`` (an :class:`InheritedWeights` with
+    ``scorer_options``), from ``cache`` where it has them."""
     from archsearch.oneshot import InheritedWeights, Runtime, load_search_data, load_supernet
 
     scores: Column = {}
@@ -67,9 +70,8 @@ def supernet_scores(checkpoint: str, archs: list[str], cache: str | None, eval_s
     if todo:
         net, recipe = load_supernet(checkpoint)
         started = time.perf_counter()
-        scorer = InheritedWeights(
-            net, load_search_data(**recipe), Runtime.resolve("cpu"), eval_size=eval_size
-        )
+        data = load_search_data(**recipe)
+        scorer = InheritedWeights(net, data, Runtime.resolve("cpu"), **scorer_options)
         scores.update({a: scorer.score(net.space.from_string(a))[0] for a in todo})
         seconds = time.perf_counter() - started
         print(f"scored {len(todo)} cells with the supernet in {seconds:.0f} s")
@@ -96,6 +98,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scores", help="CSV cache of the supernet's scores")
     parser.add_argument("--column", default="fmnist_valid")
     parser.add_argument("--eval-size", dest="eval_size", type=int, default=1000)
+    parser.add_argument(
+        "--finetune-steps",
+        dest="finetune_steps",
+        type=int,
+        default=0,
+        help="train each path alone this many steps before scoring it (InheritedWeights)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -124,7 +133,13 @@ def main(argv: list[str] | None = None) -> None:
     estimators = {"#params": params}
     if args.checkpoint:
         cells = sorted(set().union(*columns.values()))
-        scores = supernet_scores(args.checkpoint, cells, args.scores, args.eval_size)
+        scores = supernet_scores(
+            args.checkpoint,
+            cells,
+            args.scores,
+            eval_size=args.eval_size,
+            finetune_steps=args.finetune_steps,
+        )
         estimators["supernet"] = scores
     print("\nKendall's tau (cells compared)")
     for (a, ca), (b, cb) in itertools.combinations(columns.items(), 2):

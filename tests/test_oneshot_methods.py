@@ -201,6 +201,41 @@ def test_finetuned_scores_leave_the_supernet_as_it_was(digits):
     assert scorer.score(arch) == first  # deterministic: same batches, same start
 
 
+def test_few_shot_spos_trains_one_sub_supernet_per_operation_of_the_split_edge(digits, tmp_path):
+    from archsearch.oneshot.few_shot import SplitSupernet
+
+    net = nb201(digits)
+    spos = ONESHOT.get("spos")(**FAST, search_budget=2, few_shot_epochs=1, split_edge=2)
+    result = spos.search(net, digits)
+    split = result.supernet
+    assert isinstance(split, SplitSupernet) and len(split.parts) == 5
+    assert [r["part"] for r in result.details["few_shot"]] == list(net.operations)
+    # part k trained operation k on edge 2 and left the edge's other operations as the
+    # one-shot supernet had them: so operation j is equal in every part but part j
+    conv = net.operations.index("nor_conv_3x3")
+    key = f"layers.0.edges.2.ops.{conv}.1.weight"  # the first search cell's 3x3 conv
+    weights = [part.state_dict()[key] for part in split.parts]
+    others = [w for k, w in enumerate(weights) if k != conv]
+    assert all(torch.equal(others[0], w) for w in others[1:])
+    assert not torch.equal(weights[conv], others[0])
+    # an architecture is scored by its owner; a checkpoint restores the split
+    arch = net.space.make({**net.space.sample(np.random.default_rng(1)),
+                           net.edges["cell"][2]: "nor_conv_3x3"})  # fmt: skip
+    runtime = Runtime.resolve("cpu")
+    score = InheritedWeights(split, digits, runtime, eval_size=100).score(arch)
+    owner = InheritedWeights(split.parts[conv], digits, runtime, eval_size=100).score(arch)
+    assert score == pytest.approx(owner)
+    loaded, _ = load_supernet(save_supernet(tmp_path / "split.pt", split, DIGITS))
+    assert isinstance(loaded, SplitSupernet) and loaded.config() == split.config()
+    assert InheritedWeights(loaded, digits, runtime, eval_size=100).score(arch) == pytest.approx(
+        score
+    )
+    with pytest.raises(ArchsearchError, match="split_edge 6 out of range"):
+        ONESHOT.get("spos")(**FAST, search_budget=1, few_shot_epochs=1, split_edge=6).search(
+            nb201(digits), digits
+        )
+
+
 def test_supernet_checkpoint_restores_the_same_scores(digits, tmp_path):
     net = nb201(digits)
     ONESHOT.get("spos")(**FAST, search_budget=1).search(net, digits)

@@ -194,15 +194,7 @@ class OneShotMethod(ABC):
         self.device_generator = torch.Generator(self.runtime.device).manual_seed(self.seed)
         self.rng = np.random.default_rng(self.seed)
         self.steps_per_epoch = self._steps_per_epoch()
-        self.w_opt = torch.optim.SGD(
-            self.net.weight_parameters(),
-            lr=self.lr,
-            momentum=self.momentum,
-            weight_decay=self.weight_decay,
-        )
-        self.w_sched = torch.optim.lr_scheduler.CosineAnnealingLR(
-            self.w_opt, T_max=self.epochs * self.steps_per_epoch, eta_min=self.lr_min
-        )
+        self.new_weight_optimizer(self.epochs)
         self._setup()
         history: list[dict[str, Any]] = []
         stopped_early = False
@@ -247,6 +239,18 @@ class OneShotMethod(ABC):
             runtime=self.runtime.describe(),
             options=self.options(),
             details=details,
+        )
+
+    def new_weight_optimizer(self, epochs: int) -> None:
+        """SGD on ``self.net``'s weights, cosine-annealed from ``lr`` over ``epochs``."""
+        self.w_opt = torch.optim.SGD(
+            self.net.weight_parameters(),
+            lr=self.lr,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+        )
+        self.w_sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.w_opt, T_max=epochs * self.steps_per_epoch, eta_min=self.lr_min
         )
 
     # ------------------------------------------------------------ for subclasses

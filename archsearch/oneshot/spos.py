@@ -10,6 +10,7 @@ the same supernet searched by random sampling. Any registered strategy can be na
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -18,6 +19,7 @@ from typing import Any
 from archsearch.errors import ArchsearchError
 from archsearch.oneshot.base import ONESHOT, OneShotMethod, _Mean
 from archsearch.oneshot.evaluator import InheritedWeights, SupernetEvaluator
+from archsearch.oneshot.few_shot import SplitSupernet, fix_edge
 from archsearch.oneshot.supernet import Path
 from archsearch.space.base import Architecture
 
@@ -39,6 +41,13 @@ class SPOS(OneShotMethod):
     falls behind in training. It needs a space whose edges choose freely among all
     operations (NAS-Bench-201); a step costs K forward-backward passes.
 
+    ``few_shot_epochs > 0`` splits the trained supernet on edge ``split_edge`` (of the first
+    cell kind) into one sub-supernet per operation, trains each that many more epochs on its
+    own architectures (a fresh cosine schedule from ``lr``; the same sampling, with the
+    edge fixed) and scores every architecture with its own sub-supernet: few-shot NAS
+    (Zhao et al., ICML 2021; :mod:`archsearch.oneshot.few_shot`). It costs K times
+    ``few_shot_epochs`` epochs.
+
     ``sampling="auto"`` (the default) is ``"fair"`` on such spaces and ``"uniform"``
     elsewhere (the DARTS space, whose edges also choose inputs). Measured on the
     Fashion-MNIST NAS-Bench-201 table (300 cells, C=8, N=1, 8 supernet epochs;
@@ -59,9 +68,18 @@ class SPOS(OneShotMethod):
         search_budget: int = 100,
         calibration_batches: int = 4,
         sampling: str = "auto",
+        few_shot_epochs: int = 0,
+        split_edge: int = 0,
         **options: Any,
     ) -> None:
         super().__init__(**options)
+        if few_shot_epochs < 0 or split_edge < 0:
+            raise ArchsearchError(
+                f"few_shot_epochs and split_edge must be >= 0, got {few_shot_epochs}, {split_edge}"
+            )
+        self.few_shot_epochs = few_shot_epochs
+        self.split_edge = split_edge
+        self.fixed_edge: tuple[str, int, int] | None = None  # (kind, edge, op) while splitting
         if sampling not in SAMPLINGS:
             raise ArchsearchError(f"unknown sampling {sampling!r}; samplings: {SAMPLINGS}")
         self.sampling = sampling
@@ -82,6 +100,8 @@ class SPOS(OneShotMethod):
             "search_budget": self.search_budget,
             "calibration_batches": self.calibration_batches,
             "sampling": self.sampling,
+            "few_shot_epochs": self.few_shot_epochs,
+            "split_edge": self.split_edge,
         }
         return {**super().options(), **extra}
 
@@ -97,6 +117,8 @@ class SPOS(OneShotMethod):
         for x, y in self.train_batches():
             fair = self.path_sampling == "fair"
             paths = self.fair_paths() if fair else [self.sample_path()]
+            if self.fixed_edge is not None:
+                paths = [fix_edge(path, *self.fixed_edge) for path in paths]
             self.weight_step(x, y, paths, meter)
         loss, acc = meter.read()
         return {"train_loss": round(loss, 5), "train_acc": round(acc, 3)}
@@ -128,6 +150,7 @@ class SPOS(OneShotMethod):
         from archsearch.study.study import Budget
 
         started = time.perf_counter()
+        few_shot = self.train_sub_supernets() if self.few_shot_epochs else []
         space = self.net.space
         study = Study(
             space,
@@ -145,7 +168,33 @@ class SPOS(OneShotMethod):
             "best_inherited_acc": best.objective,
             "trajectory": [row["best_objective"] for row in study.trajectory()],
         }
+        if few_shot:
+            details["few_shot"] = few_shot
         return study.best_arch(), details
+
+    def train_sub_supernets(self) -> list[dict[str, Any]]:
+        """Split the trained supernet (few-shot NAS) and train each part; ``self.net``
+        becomes the :class:`SplitSupernet`. Returns the parts' epoch records."""
+        base, kind = self.net, self.net.kinds[0]
+        if self.split_edge >= len(base.edges[kind]):
+            raise ArchsearchError(
+                f"split_edge {self.split_edge} out of range: cell kind {kind!r} has "
+                f"{len(base.edges[kind])} edges"
+            )
+        parts, records = [], []
+        for op, name in enumerate(base.operations):
+            self.net = copy.deepcopy(base)
+            self.fixed_edge = (kind, self.split_edge, op)
+            self.new_weight_optimizer(self.few_shot_epochs)
+            for epoch in range(self.few_shot_epochs):
+                record = {"part": name, "epoch": epoch + 1, **self._train_epoch()}
+                records.append(record)
+                if self.log is not None:
+                    self.log(record)
+            parts.append(self.net)
+        self.fixed_edge = None
+        self.net = SplitSupernet(parts, kind, self.split_edge)
+        return records
 
 
 @ONESHOT.register("rsps")

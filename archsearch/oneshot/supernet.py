@@ -432,6 +432,12 @@ def supernet_from_config(config: Mapping[str, Any]) -> Supernet:
     """Rebuild a supernet from :meth:`Supernet.config` (checkpoints store it)."""
     options = dict(config)
     name = options.pop("name")
+    if name == "split":
+        from archsearch.oneshot.few_shot import SplitSupernet
+
+        first = supernet_from_config(options["part"])
+        rest = [supernet_from_config(options["part"]) for _ in first.operations[1:]]
+        return SplitSupernet([first, *rest], options["kind"], options["edge"])
     in_channels = options.pop("in_channels")
     num_classes = options.pop("num_classes")
     return build_supernet(name, (in_channels,), num_classes, **options)
