@@ -96,10 +96,19 @@ def test_the_sample_is_a_fixed_prefix_of_one_seeded_permutation():
     assert len(set(first)) == 300 and all(0 <= i < 5**6 for i in first)
 
 
-@pytest.mark.skipif(not COMMITTED.is_file(), reason="table not built yet")
-def test_the_committed_table_is_valid_and_follows_the_seeded_sample():
-    table = load_fmnist_table(COMMITTED)
+COMMITTED_TABLES = {  # table -> seed offset
+    COMMITTED: 0,
+    ROOT / "data" / "fmnist_nb201_seed1.csv": 1,
+    ROOT / "data" / "fmnist_nb201_seed2.csv": 2,
+    ROOT / "data" / "fmnist_nb201_long.csv": 0,
+}
+
+
+@pytest.mark.parametrize("path", [p for p in COMMITTED_TABLES if p.is_file()], ids=lambda p: p.stem)
+def test_the_committed_tables_are_valid_and_follow_the_seeded_sample(path):
+    table = load_fmnist_table(path)
     builder = _builder()
+    assert list(table.seeds) == [i + COMMITTED_TABLES[path] for i in table.indices]
     # rows come from the first 300 positions of the seeded permutation (any order: builders
     # may fill disjoint ranges at once)
     assert set(table.indices) <= set(builder.sample_indices(max(300, len(table))))

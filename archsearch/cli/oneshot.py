@@ -201,7 +201,8 @@ def _print_epoch(record: dict[str, Any]) -> None:
         "parameter_free_share", "seconds",
     )  # fmt: skip
     parts = [f"{k} {record[k]:.4g}" for k in keys if isinstance(record.get(k), int | float)]
-    print(f"epoch {record['epoch']}: " + ", ".join(parts), file=sys.stderr, flush=True)
+    part = f" of sub-supernet {record['part']}" if "part" in record else ""  # few-shot SPOS
+    print(f"epoch {record['epoch']}{part}: " + ", ".join(parts), file=sys.stderr, flush=True)
 
 
 def _table_checks(result, data, table, method, limit) -> dict[str, Any]:
