@@ -48,8 +48,9 @@ class SPOS(OneShotMethod):
     (Zhao et al., ICML 2021; :mod:`archsearch.oneshot.few_shot`). It costs K times
     ``few_shot_epochs`` epochs. On the Fashion-MNIST table (8 fair epochs, then 2 per
     sub-supernet; ``benchmarks/results/oneshot_spos_fewshot.txt``) it ranked the cells at
-    Kendall 0.29 against the mean of two table runs, against 0.26 for 24 fair epochs of one
-    supernet: a small gain, far below the table's noise ceiling of 0.68.
+    Kendall 0.29 against the mean of two table runs: below the 8-epoch supernet it starts
+    from (0.35) and above 24 fair epochs of one supernet (0.26). Against a table of 2-epoch
+    trainings, every extra epoch of supernet training has lowered the ranking so far.
 
     ``sampling="auto"`` (the default) is ``"fair"`` on such spaces and ``"uniform"``
     elsewhere (the DARTS space, whose edges also choose inputs). Measured on the

@@ -23,9 +23,10 @@ The file is validated on load, as the NAS-Bench-201 table is, so that a truncate
 mixed-recipe file fails loudly instead of silently skewing a diagnosis.
 
 Replicates (``data/fmnist_nb201_seed1.csv``, ...) hold the same cells trained with seed =
-index + 1, ...: two runs of the 2-epoch ``cpu`` recipe agree at Kendall's tau 0.425 over the
-300 cells, which caps what any estimator can reach against one run at about 0.58
-(:func:`archsearch.diagnostics.noise_ceiling`; ``benchmarks/supernet_vs_tables.py``).
+index + 1, ...: two runs of the 2-epoch ``cpu`` recipe agree at Kendall's tau 0.39-0.43 over
+the 300 cells (mean 0.413 over the three pairs), which caps what any estimator can reach
+against one run at about 0.57 and against the mean of the three runs at about 0.72
+(:func:`archsearch.diagnostics.noise_ceiling`; ``benchmarks/results/supernet_vs_tables.txt``).
 """
 
 from __future__ import annotations
