@@ -36,6 +36,21 @@ def test_show_gives_summary_and_trajectory(tmp_path, capsys, nb201_csv):
     assert main(["show", str(tmp_path / "s")]) == 0
     text = capsys.readouterr().out
     assert "best" in text and "trajectory" in text
+    assert "cifar10_valid = " in text and "cifar10_test = " in text
+
+
+def test_the_summary_names_no_reported_metric_for_an_evaluator_without_one():
+    from archsearch.cli.search_cmd import format_summary
+
+    summary = {
+        "config": {"space": {"name": "nb201"}, "strategy": {"name": "random"},
+                   "evaluator": {"name": "supernet"}, "seed": 0},
+        "n_evaluations": 1, "n_failed": 0, "elapsed_seconds": 0.1,
+        "objective": "inherited_valid_accuracy", "reported": None,
+        "best": {"trial": 0, "arch": "a", "objective": 50.0, "reported": None},
+    }  # fmt: skip
+    text = format_summary(summary, None)
+    assert text.endswith("inherited_valid_accuracy = 50.0000")  # no "None = -"
 
 
 def test_resume_finishes_an_interrupted_study_like_an_uninterrupted_one(

@@ -228,9 +228,8 @@ def format_summary(summary: dict[str, Any], directory: Path | None) -> str:
     if best is None:
         lines.append("best       none (no evaluation succeeded)")
     else:
-        lines += [
-            f"best       trial {best['trial']}: {best['arch']}",
-            f"           {summary['objective']} = {_num(best['objective'])}"
-            f"   {summary['reported']} = {_num(best['reported'])}",
-        ]
+        scores = f"           {summary['objective']} = {_num(best['objective'])}"
+        if summary["reported"] is not None:  # e.g. the supernet evaluator reports nothing
+            scores += f"   {summary['reported']} = {_num(best['reported'])}"
+        lines += [f"best       trial {best['trial']}: {best['arch']}", scores]
     return "\n".join(lines)
