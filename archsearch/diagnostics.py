@@ -98,6 +98,8 @@ def noise_ceiling(kendall_between_runs: float, runs_averaged: int = 1) -> float:
     """
     if runs_averaged < 1:
         raise ValueError(f"runs_averaged must be >= 1, got {runs_averaged}")
+    if not -1 <= kendall_between_runs <= 1:  # NaN fails too
+        raise ValueError(f"a Kendall's tau lies in [-1, 1], got {kendall_between_runs}")
     rho = max(0.0, float(np.sin(np.pi * kendall_between_runs / 2)))
     reliability = runs_averaged * rho / (1 + (runs_averaged - 1) * rho)
     return float(2 / np.pi * np.arcsin(np.sqrt(reliability)))

@@ -299,6 +299,8 @@ def main(argv: list[str] | None = None) -> None:
         help="train with seed = index + K (a replicate table, into another --out)",
     )
     args = parser.parse_args(argv)
+    if args.seed_offset < 0:
+        parser.error(f"--seed-offset must be >= 0, got {args.seed_offset}")
 
     import torch
 

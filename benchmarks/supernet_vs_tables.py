@@ -14,7 +14,8 @@ Replicates also bound what any estimator can reach: their agreement gives the no
         --table cpu=data/fmnist_nb201.csv --table cpu-seed1=data/fmnist_nb201_seed1.csv \\
         --table cpu-long=data/fmnist_nb201_long.csv --mean cpu,cpu-seed1
 
-``--scores FILE`` keeps the supernet's scores (arch, score) and reuses them on the next run.
+``--scores FILE`` keeps the supernet's scores (arch, score) and reuses them on the next run
+with the same checkpoint file name and scorer options (its first line records them).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
+import json
 import time
 from pathlib import Path
 
@@ -62,9 +64,14 @@ def supernet_scores(
     ``scorer_options``), from ``cache`` where it has them."""
     from archsearch.oneshot import InheritedWeights, Runtime, load_search_data, load_supernet
 
+    # the cache's first line names what made its scores: another checkpoint or scorer is refused
+    settings = "# " + json.dumps({"checkpoint": Path(checkpoint).name, **scorer_options})
     scores: Column = {}
     if cache and Path(cache).exists():
         with open(cache) as f:
+            first = f.readline().rstrip("\n")
+            if first != settings:
+                raise SystemExit(f"{cache} holds scores made with {first[2:]}, not {settings[2:]}")
             scores = {row["arch"]: float(row["score"]) for row in csv.DictReader(f)}
     todo = [a for a in archs if a not in scores]
     if todo:
@@ -77,6 +84,7 @@ def supernet_scores(
         print(f"scored {len(todo)} cells with the supernet in {seconds:.0f} s")
         if cache:
             with open(cache, "w", newline="") as f:
+                f.write(settings + "\n")
                 writer = csv.writer(f)
                 writer.writerow(["arch", "score"])
                 writer.writerows(sorted(scores.items()))
@@ -119,6 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     print("\nreplicates (same recipe, other seeds): agreement and noise ceiling")
     for spec in args.mean:
         names = spec.split(",")
+        if len(set(names)) < 2 or not set(names) <= set(columns):
+            raise SystemExit(f"--mean {spec}: name two or more of the tables {sorted(columns)}")
         if len({recipes[n] for n in names}) != 1:
             raise SystemExit(f"--mean {spec}: the tables were trained with different recipes")
         between = [tau(columns[a], columns[b])[0] for a, b in itertools.combinations(names, 2)]

@@ -48,6 +48,9 @@ def test_noise_ceiling_matches_hand_values_and_a_simulated_noisy_table():
     assert noise_ceiling(-0.2) == 0.0
     with pytest.raises(ValueError, match="runs_averaged"):
         noise_ceiling(0.5, runs_averaged=0)
+    for bad in (1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+            noise_ceiling(bad)
     # a table of true accuracies plus seed noise: the formula predicts what the truth itself
     # (the perfect estimator) reaches against one run and against the mean of two runs
     rng = np.random.default_rng(0)

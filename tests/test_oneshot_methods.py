@@ -225,15 +225,27 @@ def test_few_shot_spos_trains_one_sub_supernet_per_operation_of_the_split_edge(d
     score = InheritedWeights(split, digits, runtime, eval_size=100).score(arch)
     owner = InheritedWeights(split.parts[conv], digits, runtime, eval_size=100).score(arch)
     assert score == pytest.approx(owner)
+    before = {k: v.clone() for k, v in split.state_dict().items()}
+    InheritedWeights(split, digits, runtime, eval_size=100, finetune_steps=2).score(arch)
+    assert all(torch.equal(before[k], v) for k, v in split.state_dict().items())
     loaded, _ = load_supernet(save_supernet(tmp_path / "split.pt", split, DIGITS))
     assert isinstance(loaded, SplitSupernet) and loaded.config() == split.config()
     assert InheritedWeights(loaded, digits, runtime, eval_size=100).score(arch) == pytest.approx(
         score
     )
+    # bad splits fail before any training: an edge the cell lacks, a DARTS cell (whose
+    # edges also choose inputs), parts that are not copies of one supernet
+    few_shot = {**FAST, "search_budget": 1, "few_shot_epochs": 1}
+    trained = []
+    log = trained.append
     with pytest.raises(ArchsearchError, match="split_edge 6 out of range"):
-        ONESHOT.get("spos")(**FAST, search_budget=1, few_shot_epochs=1, split_edge=6).search(
-            nb201(digits), digits
-        )
+        ONESHOT.get("spos")(**few_shot, split_edge=6, log=log).search(nb201(digits), digits)
+    darts = build_supernet("darts", digits.input_shape, 10, channels=4, layers=3)
+    with pytest.raises(ArchsearchError, match="few-shot splitting needs"):
+        ONESHOT.get("spos")(**few_shot, log=log).search(darts, digits)
+    assert trained == []
+    with pytest.raises(ArchsearchError, match="copies of one supernet"):
+        SplitSupernet([nb201(digits)] * 4 + [build_supernet("nb201", (1, 8, 8), 10)], "cell", 0)
 
 
 def test_supernet_checkpoint_restores_the_same_scores(digits, tmp_path):

@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     result = method.search(supernet, data)
     summary = result.summary()
     summary["data"] = recipe
-    summary["supernet"] = supernet.config()
+    summary["supernet"] = result.supernet.config()  # few-shot SPOS returns a split one
     space = supernet.space
     if table is not None:
         summary["table"] = _table_checks(result, data, table, method, args.rank_limit)

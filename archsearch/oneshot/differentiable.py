@@ -280,7 +280,9 @@ class GDAS(AlphaMethod):
     (:meth:`~archsearch.oneshot.base.OneShotMethod.fair_paths`). The alphas learn from the
     supernet's inherited-weight losses, so they inherit its bias: one uniform path per step
     leaves the weighted operations under-trained and the supernet favouring parameter-free
-    cells (measured for SPOS in :mod:`archsearch.oneshot.spos`), which fair training removes.
+    cells (measured for SPOS in :mod:`archsearch.oneshot.spos`). A fair warm-up starts the
+    search from a supernet without that bias; after it, the weights train on one Gumbel path
+    per step again.
 
     At CPU scale (Fashion-MNIST, C=8, N=1, 8,000 images; ``benchmarks/results/oneshot_gdas*``)
     GDAS has not found a good cell: with the papers' weight decay on alpha the distribution

@@ -28,7 +28,7 @@ from archsearch.oneshot.runtime import (
     on_device,
     recalibrate_batch_norm,
 )
-from archsearch.oneshot.supernet import Supernet, supernet_from_config
+from archsearch.oneshot.supernet import Path, Supernet, supernet_from_config
 from archsearch.space.base import Architecture, SearchSpace
 
 CHECKPOINT_FORMAT = "archsearch-supernet-1"
@@ -91,35 +91,36 @@ class InheritedWeights:
     def score(self, arch: Architecture) -> tuple[float, float]:
         """Validation accuracy (%) and loss of ``arch``'s path, BN recalibrated."""
         path = self.net.path_of(arch)
+        net = self.net.path_module(path)  # a split supernet: only the part that owns arch
 
         def forward(x: torch.Tensor) -> torch.Tensor:
             with self.runtime.autocast():
-                return self.net(x, path)
+                return net(x, path)
 
         saved = None
         if self.finetune_steps:
-            saved = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-            self._finetune(path)
+            saved = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            self._finetune(net, path)
         try:
-            recalibrate_batch_norm(self.net, forward, self.calibration)
+            recalibrate_batch_norm(net, forward, self.calibration)
             loss, accuracy = evaluate(forward, *self.valid, self.runtime, self.batch_size)
         finally:
             if saved is not None:
-                self.net.load_state_dict(saved)
+                net.load_state_dict(saved)
         return accuracy, loss
 
-    def _finetune(self, path) -> None:
-        weights = self.net.weight_parameters()
+    def _finetune(self, net: Supernet, path: Path) -> None:
+        weights = net.weight_parameters()
         optimizer = torch.optim.SGD(weights, lr=self.finetune_lr, momentum=0.9)
         generator = torch.Generator().manual_seed(self.seed)
         x, y = self.data.x_train, self.data.y_train
-        self.net.train()
+        net.train()
         step = 0
         while step < self.finetune_steps:
             for xb, yb in batches(x, y, self.finetune_batch_size, generator):
                 optimizer.zero_grad(set_to_none=True)
                 with self.runtime.autocast():
-                    loss, _ = loss_and_correct(self.net(xb, path), yb)
+                    loss, _ = loss_and_correct(net(xb, path), yb)
                 loss.backward()
                 optimizer.step()
                 step += 1

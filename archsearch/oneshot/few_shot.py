@@ -34,7 +34,11 @@ class SplitSupernet(Supernet):
 
     def __init__(self, parts: Sequence[Supernet], kind: str, edge: int) -> None:
         super().__init__()
+        if not parts:
+            raise ArchsearchError("a split supernet needs its parts")
         first = parts[0]
+        if any(part.config() != first.config() for part in parts):
+            raise ArchsearchError("the parts of a split supernet must be copies of one supernet")
         if len(parts) != len(first.operations):
             raise ArchsearchError(
                 f"a split supernet needs one part per operation ({len(first.operations)}), "
@@ -59,6 +63,9 @@ class SplitSupernet(Supernet):
 
     def forward(self, x: torch.Tensor, path: Path) -> torch.Tensor:
         return self.parts[self.owner(path)](x, path)
+
+    def path_module(self, path: Path) -> Supernet:
+        return self.parts[self.owner(path)]
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return [p for part in self.parts for p in part.arch_parameters()]

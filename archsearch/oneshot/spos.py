@@ -46,10 +46,12 @@ class SPOS(OneShotMethod):
     own architectures (a fresh cosine schedule from ``lr``; the same sampling, with the
     edge fixed) and scores every architecture with its own sub-supernet: few-shot NAS
     (Zhao et al., ICML 2021; :mod:`archsearch.oneshot.few_shot`). It costs K times
-    ``few_shot_epochs`` epochs. On the Fashion-MNIST table (8 fair epochs, then 2 per
-    sub-supernet; ``benchmarks/results/oneshot_spos_fewshot.txt``) it ranked the cells at
-    Kendall 0.29 against the mean of two table runs: below the 8-epoch supernet it starts
-    from (0.35) and above 24 fair epochs of one supernet (0.26). Against a table of 2-epoch
+    ``few_shot_epochs`` epochs, and the result's ``supernet`` is then a new
+    :class:`~archsearch.oneshot.few_shot.SplitSupernet`, not the one passed in. On the
+    Fashion-MNIST table (8 fair epochs, then 2 per sub-supernet;
+    ``benchmarks/results/oneshot_spos_fewshot.txt``) it ranked the cells at Kendall 0.29
+    against the mean of three table runs: below the 8-epoch supernet it starts from (0.35)
+    and above 24 fair epochs of one supernet (0.27). Against a table of 2-epoch
     trainings, every extra epoch of supernet training has lowered the ranking so far.
 
     ``sampling="auto"`` (the default) is ``"fair"`` on such spaces and ``"uniform"``
@@ -115,6 +117,17 @@ class SPOS(OneShotMethod):
             self.path_sampling = "fair" if self.fair_sampling_fits() else "uniform"
         if self.sampling == "fair":
             self.check_fair_sampling()
+        if self.few_shot_epochs:  # fail before training, not after it
+            if not self.fair_sampling_fits():  # DARTS edges also choose inputs: no clean split
+                raise ArchsearchError(
+                    "few-shot splitting needs edges that choose among all operations (nb201), "
+                    f"not space {self.net.space.name!r}"
+                )
+            edges = self.net.edges[self.net.kinds[0]]
+            if self.split_edge >= len(edges):
+                raise ArchsearchError(
+                    f"split_edge {self.split_edge} out of range: the cell has {len(edges)} edges"
+                )
 
     def _train_epoch(self) -> dict[str, Any]:
         meter = _Mean()
@@ -155,6 +168,8 @@ class SPOS(OneShotMethod):
 
         started = time.perf_counter()
         few_shot = self.train_sub_supernets() if self.few_shot_epochs else []
+        few_shot_seconds = time.perf_counter() - started
+        started = time.perf_counter()
         space = self.net.space
         study = Study(
             space,
@@ -174,17 +189,13 @@ class SPOS(OneShotMethod):
         }
         if few_shot:
             details["few_shot"] = few_shot
+            details["few_shot_seconds"] = round(few_shot_seconds, 3)
         return study.best_arch(), details
 
     def train_sub_supernets(self) -> list[dict[str, Any]]:
         """Split the trained supernet (few-shot NAS) and train each part; ``self.net``
         becomes the :class:`SplitSupernet`. Returns the parts' epoch records."""
         base, kind = self.net, self.net.kinds[0]
-        if self.split_edge >= len(base.edges[kind]):
-            raise ArchsearchError(
-                f"split_edge {self.split_edge} out of range: cell kind {kind!r} has "
-                f"{len(base.edges[kind])} edges"
-            )
         parts, records = [], []
         for op, name in enumerate(base.operations):
             self.net = copy.deepcopy(base)

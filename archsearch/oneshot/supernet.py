@@ -136,6 +136,11 @@ class Supernet(nn.Module):
         with torch.no_grad():
             return {k: w.detach().float().cpu().numpy() for k, w in self.softmax_weights().items()}
 
+    def path_module(self, path: Path) -> Supernet:
+        """The module whose weights a single path uses: the supernet itself, or the part of
+        a split supernet that owns the path (so that scoring touches only it)."""
+        return self
+
     # -------------------------------------------------------- discrete interface
     def path_of(self, arch: Architecture) -> dict[str, EdgeChoice]:
         """The single path that computes ``arch`` (one operation index per edge)."""
