@@ -139,6 +139,10 @@ def main(argv: list[str] | None = None) -> None:
             f" cells; a perfect estimator reaches {noise_ceiling(mean_tau):.3f} against one run,"
             f" {noise_ceiling(mean_tau, len(names)):.3f} against their mean"
         )
+        # an estimator that is nothing but more runs of the recipe, against a run it lacks
+        for held_out in (n for n in columns if n not in names and recipes[n] == recipes[names[0]]):
+            value, n = tau(truths[f"mean({spec})"], columns[held_out])
+            print(f"    the mean of {spec} against the held-out run {held_out}: {value:.3f} ({n})")
 
     estimators = {"#params": params}
     if args.checkpoint:
