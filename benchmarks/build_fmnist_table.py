@@ -16,8 +16,9 @@ Recipes (a study-configuration fragment: the space and the evaluator that train 
   training images, test on 3,000 images of the official test split. About 10 CPU seconds
   per cell on this project's machines, so 300 cells take about 50 CPU minutes.
 * ``cpu-long``: the ``cpu`` network and splits with 8,000 training images and 4 epochs:
-  about four times the cost, for checking on a few dozen cells whether a ranking follows
-  longer training rather than the 2-epoch figures (``benchmarks/results/oneshot_spos24.txt``).
+  about four times the cost (all 300 cells: ``data/fmnist_nb201_long.csv``, about 100
+  CPU-minutes), for checking whether a ranking follows longer training rather than the
+  2-epoch figures (``benchmarks/results/supernet_vs_tables.txt``).
 * ``gpu``: the benchmark's network (C=16, N=5), all 50,000/10,000 train/valid images and the
   full 10,000-image test split, 12 epochs: for when a GPU is lent.
 
