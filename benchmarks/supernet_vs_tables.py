@@ -34,8 +34,8 @@ Column = dict[str, float]  # architecture string -> value
 
 
 def read_tables(specs: list[str], column: str) -> tuple[dict[str, Column], dict, Column]:
-    """``NAME=PATH`` specs -> the column per table, each table's recipe name and seeds, and
-    #params (the same in every table)."""
+    """``NAME=PATH`` specs -> the column per table, each table's recipe name, and #params
+    (the same in every table)."""
     from archsearch.tables.fmnist import load_fmnist_table
 
     columns, recipes, params = {}, {}, {}
@@ -133,15 +133,15 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"--mean {spec}: the tables were trained with different recipes")
         between = [tau(columns[a], columns[b])[0] for a, b in itertools.combinations(names, 2)]
         mean_tau = float(np.mean(between))
-        truths[f"mean({spec})"] = mean_of(columns, names)
+        mean = truths[f"mean({spec})"] = mean_of(columns, names)
         print(
-            f"  {spec}: Kendall between runs {mean_tau:.3f} over {len(truths[f'mean({spec})'])}"
+            f"  {spec}: Kendall between runs {mean_tau:.3f} over {len(mean)}"
             f" cells; a perfect estimator reaches {noise_ceiling(mean_tau):.3f} against one run,"
             f" {noise_ceiling(mean_tau, len(names)):.3f} against their mean"
         )
         # an estimator that is nothing but more runs of the recipe, against a run it lacks
         for held_out in (n for n in columns if n not in names and recipes[n] == recipes[names[0]]):
-            value, n = tau(truths[f"mean({spec})"], columns[held_out])
+            value, n = tau(mean, columns[held_out])
             print(f"    the mean of {spec} against the held-out run {held_out}: {value:.3f} ({n})")
 
     estimators = {"#params": params}

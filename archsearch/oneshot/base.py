@@ -334,10 +334,11 @@ class OneShotMethod(ABC):
         :meth:`fair_paths` exist; DARTS-space edges also choose their inputs."""
         return self.net.space.name == "nb201"
 
-    def check_fair_sampling(self) -> None:
+    def check_fair_sampling(self, what: str = "fair sampling") -> None:
+        """Refuse ``what`` (fair sampling, a few-shot split) on a space it does not fit."""
         if not self.fair_sampling_fits():
             raise ArchsearchError(
-                f"fair sampling needs edges that choose among all operations (nb201), "
+                f"{what} needs edges that choose among all operations (nb201), "
                 f"not space {self.net.space.name!r}"
             )
 

@@ -118,11 +118,7 @@ class SPOS(OneShotMethod):
         if self.sampling == "fair":
             self.check_fair_sampling()
         if self.few_shot_epochs:  # fail before training, not after it
-            if not self.fair_sampling_fits():  # DARTS edges also choose inputs: no clean split
-                raise ArchsearchError(
-                    "few-shot splitting needs edges that choose among all operations (nb201), "
-                    f"not space {self.net.space.name!r}"
-                )
+            self.check_fair_sampling("few-shot splitting")  # DARTS edges also choose inputs
             edges = self.net.edges[self.net.kinds[0]]
             if self.split_edge >= len(edges):
                 raise ArchsearchError(
