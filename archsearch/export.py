@@ -122,9 +122,10 @@ def export_study(
             recipe_used = {"name": "train", **recipe}
             evaluator = build_evaluator(recipe_used)
             result = evaluator.evaluate(arch, space, seed=seed)
-            if result.failed or result.model is None:
-                raise ArchsearchError(f"training the winner failed: {result.metrics}")
-            model, data, test_accuracy = result.model, evaluator.data, result.reported
+            if result.diverged or result.model is None:
+                raise ArchsearchError(f"training the winner failed: {result.values}")
+            model, data = result.model, evaluator.data
+            test_accuracy = result.get(evaluator.reported_name)
         metadata = {
             "arch": space.to_string(arch),
             "space": space_config,

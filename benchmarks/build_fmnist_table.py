@@ -258,16 +258,16 @@ def build_table(
         started = time.perf_counter()
         result = evaluate(arch, index + seed_offset)
         seconds = time.perf_counter() - started
-        if result.failed or result.reported is None:
+        if result.diverged or "test_accuracy" not in result.values:
             # a diverged run has no accuracy to record; it is retried on the next run
             log(f"{index} {space.to_string(arch)}: training diverged; no row written")
             continue
-        metrics = result.metrics
+        metrics = result.values
         row = [
             index,
             space.to_string(arch),
-            f"{float(result.objective):.4f}",
-            f"{float(result.reported):.4f}",
+            f"{float(metrics['valid_accuracy']):.4f}",
+            f"{float(metrics['test_accuracy']):.4f}",
             int(metrics["params"]),
             int(metrics["flops"]),
             f"{float(metrics.get('train_seconds', seconds)):.3f}",

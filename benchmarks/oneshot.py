@@ -94,8 +94,8 @@ def true_accuracy(arch, table, seed_offset: int = 0, force: bool = False) -> dic
         result, _ = retrain(arch, space, recipe, seed=seed)
         found = {
             "source": f"retrained (seed {seed}, {time.perf_counter() - started:.0f} s)",
-            "valid": round(result.objective, 3),
-            "test": round(result.reported, 3),
+            "valid": round(result.values["valid_accuracy"], 3),
+            "test": round(result.values["test_accuracy"], 3),
         }
     found["valid_rank"] = rank_in_table(valid, found["valid"])
     found["test_rank"] = rank_in_table(test, found["test"])

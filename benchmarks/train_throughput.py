@@ -190,13 +190,13 @@ def main(argv: list[str] | None = None) -> None:
             result = default.evaluate(cell, space, seed=args.seed + r)
             seconds.append(time.perf_counter() - started)
             cpu_seconds.append(time.process_time() - cpu_started)
-            valid.append(result.objective)
-            test.append(result.reported)
-            m = result.metrics
+            valid.append(result.values["valid_accuracy"])
+            test.append(result.values["test_accuracy"])
+            m = result.values
             print(
                 f"{space.to_string(cell)}: {seconds[-1]:.1f} s wall, {cpu_seconds[-1]:.1f} s CPU"
                 f" (training {m['train_seconds']:.1f} s, accuracy {m['eval_seconds']:.1f} s wall);"
-                f" valid {result.objective:.2f}%, test {result.reported:.2f}%"
+                f" valid {valid[-1]:.2f}%, test {test[-1]:.2f}%"
             )
         print(
             f"seconds per evaluation, median (min-max): {spread(seconds, '.1f')} wall,"

@@ -99,7 +99,12 @@ def main() -> None:
           f" in {summary['elapsed_seconds']:.0f} s")  # fmt: skip
     rows = [
         ("searched", best["arch"], best["objective"], exported),
-        ("random", space.to_string(random_arch), baseline.objective, baseline.reported),
+        (
+            "random",
+            space.to_string(random_arch),
+            baseline.values["valid_accuracy"],
+            baseline.values["test_accuracy"],
+        ),
     ]
     print(f"{'':<9} {'architecture':<88} {'valid %':>8} {'test %':>8}")
     for label, arch, valid, test in rows:

@@ -1,6 +1,6 @@
 """A NAS-Bench-201 table evaluator that takes its time, so tests can kill a study mid-flight.
 
-Run as a script it starts (or resumes) a study in the directory given as its argument.
+Run as a script (``slow_table.py DIR TABLE [SEED]``) it starts (or resumes) a study in DIR.
 """
 
 import sys
@@ -19,7 +19,7 @@ if "slow-nb201-table" not in EVALUATORS:
             super().__init__(table, dataset)
             self.delay = delay
 
-        def evaluate(self, arch, space, *, seed=0, fidelity=None):
+        def evaluate(self, arch, space, *, seed=0, fidelity=None, time_limit=None):
             time.sleep(self.delay)
             return super().evaluate(arch, space, seed=seed, fidelity=fidelity)
 
@@ -41,4 +41,5 @@ if __name__ == "__main__":
     from archsearch.study import Study
 
     directory, table = sys.argv[1], sys.argv[2]
-    Study.from_config(config(table), directory).optimize()
+    seed = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    Study.from_config(config(table, seed=seed), directory).optimize()

@@ -233,9 +233,9 @@ class CountParameters(Evaluator):
 
     name = "count-parameters"
 
-    def evaluate(self, arch, space, *, seed=0, fidelity=None):
+    def evaluate(self, arch, space, *, seed=0, fidelity=None, time_limit=None):
         model = space.build(arch, space.input_shape, space.num_classes)
-        return EvalResult(objective=float(sum(p.numel() for p in model.parameters())))
+        return EvalResult({"objective": float(sum(p.numel() for p in model.parameters()))})
 
 
 def test_a_study_searches_a_define_by_run_space(toy):

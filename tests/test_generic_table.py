@@ -106,8 +106,8 @@ def test_the_evaluator_looks_up_objective_reported_and_other_metrics(table):
     evaluator = TableEvaluator(str(table), objective="val_acc", reported="test_acc")
     evaluator.check_space(space)
     result = evaluator.evaluate(space.make({"depth": 2, "width": 64, "act": "gelu"}), space)
-    assert (result.objective, result.reported) == (88.0, 87.5)
-    assert result.metrics["latency_ms"] == 7.5 and result.metrics["table_row"] == 6
+    assert (result.values["val_acc"], result.values["test_acc"]) == (88.0, 87.5)
+    assert result.values["latency_ms"] == 7.5 and result.values["table_row"] == 6
 
 
 def test_a_study_records_nan_rows_as_failed_and_resumes_from_its_config(table, tmp_path):

@@ -30,6 +30,7 @@ class NoisyFidelityNB201(Evaluator):
 
     name = "noisy-fidelity-nb201"
     supports_fidelity = True
+    reported_name = "test"
 
     def __init__(self, table, dataset="cifar10"):
         self.nb201 = load_nb201_table(table)
@@ -42,10 +43,10 @@ class NoisyFidelityNB201(Evaluator):
         noise = np.random.default_rng([i, round(fidelity * 1000)]).normal()
         return float(self.valid[i] * (0.7 + 0.3 * t) + 2.0 * (1 - t) * noise)
 
-    def evaluate(self, arch, space, *, seed=0, fidelity=None):
+    def evaluate(self, arch, space, *, seed=0, fidelity=None, time_limit=None):
         fidelity = MAX if fidelity is None else fidelity
         i = self.nb201.space.index(arch)
-        return EvalResult(self.value(arch, fidelity), reported=float(self.test[i]))
+        return EvalResult({"objective": self.value(arch, fidelity), "test": float(self.test[i])})
 
 
 def synthetic(arch):
@@ -249,7 +250,7 @@ def test_study_stores_fidelities_and_resumes_where_it_stopped(name, nb201_csv, t
 
     def study(path):
         strategy = make_strategy(name, space, seed=3)
-        return Study(space, strategy, evaluator, storage=SQLiteStorage(path), seed=3)
+        return Study(space, strategy, evaluator, storage=SQLiteStorage.open(path), seed=3)
 
     whole = study(tmp_path / "whole.db")
     whole.optimize(80)

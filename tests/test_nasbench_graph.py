@@ -52,7 +52,7 @@ def test_equivalent_cells_share_their_class_and_their_results():
     a = space.from_link_and_ops([0, 1, 2, 1], ["gcn", "gin", "fc", "cheb"])
     b = space.from_link_and_ops([0, 1, 1, 3], ["gcn", "cheb", "gin", "fc"])
     assert a != b and space.isomorphism_hash(a) == space.isomorphism_hash(b)
-    assert evaluator.evaluate(a, space).objective == evaluator.evaluate(b, space).objective
+    assert evaluator.evaluate(a, space).values == evaluator.evaluate(b, space).values
     assert space.link_and_ops(a) == ([0, 1, 2, 1], ["gcn", "gin", "fc", "cheb"])
 
 
@@ -71,9 +71,10 @@ def test_the_evaluator_reports_validation_test_latency_and_parameters():
     link, ops = space.link_and_ops(arch)
     expected = nas_bench_graph.light_read("cora")[nas_bench_graph.Arch(link, ops).valid_hash()]
     result = evaluator.evaluate(arch, space)
-    assert result.objective == expected["valid_perf"] and result.reported == expected["perf"]
-    assert result.metrics["latency"] == expected["latency"]
-    assert result.metrics["params"] == expected["para"]
+    assert result.values["cora_valid"] == expected["valid_perf"]
+    assert result.values["cora_test"] == expected["perf"]
+    assert result.values["latency"] == expected["latency"]
+    assert result.values["params"] == expected["para"]
     assert (evaluator.objective_name, evaluator.reported_name) == ("cora_valid", "cora_test")
 
 
@@ -117,7 +118,7 @@ def test_searches_run_through_studies_and_beat_random_search(tmp_path):
             study = Study.from_config(study_config(strategy, seed))
             study.optimize()
             finals.append(study.best.reported)
-            assert study.best.reported == test_of[int(study.best.metrics["benchmark_hash"])]
+            assert study.best.reported == test_of[int(study.best.values["benchmark_hash"])]
         return np.mean(finals)
 
     random = mean_test("random")

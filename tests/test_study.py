@@ -36,13 +36,13 @@ class Flaky(Evaluator):
     def __init__(self):
         self.calls = 0
 
-    def evaluate(self, arch, space, *, seed=0, fidelity=None):
+    def evaluate(self, arch, space, *, seed=0, fidelity=None, time_limit=None):
         self.calls += 1
         if self.calls % 3 == 0:
             raise RuntimeError("CUDA out of memory (simulated)")
         if self.calls % 5 == 0:
-            return EvalResult(objective=1.0, metrics={"loss": math.nan})
-        return EvalResult(objective=float(list(arch.values()).count("nor_conv_3x3")))
+            return EvalResult({"objective": 1.0, "loss": math.nan})
+        return EvalResult({"objective": float(list(arch.values()).count("nor_conv_3x3"))})
 
 
 def test_every_finished_evaluation_is_stored_with_its_metrics(tmp_path, nb201_csv):

@@ -76,14 +76,14 @@ def test_training_a_small_nb201_network_on_digits_is_far_above_chance(digits):
     space = NB201Space(channels=4, cells_per_stage=1)
     arch = space.from_string(CONV_CELL)
     result = fast(digits, epochs=2).evaluate(arch, space, seed=0)
-    assert result.objective > 80  # chance is 10%; 98% was measured
-    assert result.reported > 80
-    assert set(result.metrics) >= {
+    assert result.values["valid_accuracy"] > 80  # chance is 10%; 98% was measured
+    assert result.values["test_accuracy"] > 80
+    assert set(result.values) >= {
         "loss", "valid_loss", "train_seconds", "params", "flops", "epochs", "train_images"
     }  # fmt: skip
-    assert result.metrics["params"] == sum(p.numel() for p in result.model.parameters())
-    assert result.metrics["flops"] > 0 and result.metrics["epochs"] == 2
-    assert result.metrics["train_images"] == 1437 - 200
+    assert result.values["params"] == sum(p.numel() for p in result.model.parameters())
+    assert result.values["flops"] > 0 and result.values["epochs"] == 2
+    assert result.values["train_images"] == 1437 - 200
     assert not result.model.training and next(result.model.parameters()).device.type == "cpu"
 
 
@@ -93,8 +93,9 @@ def test_the_objective_is_validation_accuracy_and_the_reported_figure_is_test_ac
     result = evaluator.evaluate(arch, space, seed=0)
     data = evaluator.data
     assert len(data.y_valid) == 200 and len(data.y_test) == 360
-    assert result.objective == pytest.approx(accuracy(result.model, data.x_valid, data.y_valid)[0])
-    assert result.reported == pytest.approx(accuracy(result.model, data.x_test, data.y_test)[0])
+    valid, test = result.values["valid_accuracy"], result.values["test_accuracy"]
+    assert valid == pytest.approx(accuracy(result.model, data.x_valid, data.y_valid)[0])
+    assert test == pytest.approx(accuracy(result.model, data.x_test, data.y_test)[0])
 
 
 def test_the_test_set_never_influences_training(digits, mlp):
@@ -102,10 +103,11 @@ def test_the_test_set_never_influences_training(digits, mlp):
     scrambled = replace(digits, y_test=torch.roll(digits.y_test, 1), x_test=-digits.x_test)
     a = fast(digits).evaluate(arch, space, seed=5)
     b = fast(scrambled).evaluate(arch, space, seed=5)
-    assert a.objective == b.objective and a.metrics["loss"] == b.metrics["loss"]
+    assert a.values["valid_accuracy"] == b.values["valid_accuracy"]
+    assert a.values["loss"] == b.values["loss"]
     for wa, wb in zip(a.model.state_dict().values(), b.model.state_dict().values(), strict=True):
         assert torch.equal(wa, wb)
-    assert a.reported != b.reported
+    assert a.values["test_accuracy"] != b.values["test_accuracy"]
 
 
 def test_validation_images_are_never_trained_on(digits):
@@ -123,8 +125,11 @@ def test_the_same_seed_gives_the_same_result_and_another_seed_another(digits, ml
     evaluator = fast(digits)
     a, b = evaluator.evaluate(arch, space, seed=1), evaluator.evaluate(arch, space, seed=1)
     c = evaluator.evaluate(arch, space, seed=2)
-    assert (a.objective, a.metrics["loss"]) == (b.objective, b.metrics["loss"])
-    assert a.metrics["loss"] != c.metrics["loss"]
+    assert (a.values["valid_accuracy"], a.values["loss"]) == (
+        b.values["valid_accuracy"],
+        b.values["loss"],
+    )
+    assert a.values["loss"] != c.values["loss"]
 
 
 def test_evaluating_leaves_the_callers_random_state_alone(digits, mlp):
@@ -140,9 +145,9 @@ def test_fidelity_sets_the_number_of_epochs(digits, mlp):
     space, arch = mlp
     evaluator = fast(digits, epochs=3)
     assert evaluator.supports_fidelity
-    assert evaluator.evaluate(arch, space, seed=0).metrics["epochs"] == 3
-    assert evaluator.evaluate(arch, space, seed=0, fidelity=1).metrics["epochs"] == 1
-    half = evaluator.evaluate(arch, space, seed=0, fidelity=0.5).metrics["epochs"]
+    assert evaluator.evaluate(arch, space, seed=0).values["epochs"] == 3
+    assert evaluator.evaluate(arch, space, seed=0, fidelity=1).values["epochs"] == 1
+    half = evaluator.evaluate(arch, space, seed=0, fidelity=0.5).values["epochs"]
     assert half == pytest.approx(0.5, abs=0.05)
     with pytest.raises(ArchsearchError, match="fidelity"):
         evaluator.evaluate(arch, space, seed=0, fidelity=0)
@@ -151,8 +156,9 @@ def test_fidelity_sets_the_number_of_epochs(digits, mlp):
 def test_a_diverging_loss_stops_training_and_fails_the_evaluation(digits, mlp):
     space, arch = mlp
     result = fast(digits, lr=1e30, epochs=20).evaluate(arch, space, seed=0)
-    assert math.isnan(result.objective) and result.failed and result.model is None
-    assert result.metrics["epochs"] < 20  # stopped early
+    assert math.isnan(result.values["valid_accuracy"]) and result.diverged
+    assert result.model is None
+    assert result.values["epochs"] < 20  # stopped early
 
 
 def test_every_optimizer_and_schedule_trains(digits, mlp):
@@ -160,7 +166,8 @@ def test_every_optimizer_and_schedule_trains(digits, mlp):
     for optimizer, lr in (("sgd", 0.05), ("adam", 3e-3), ("adamw", 3e-3)):
         for schedule in SCHEDULES:
             evaluator = fast(digits, optimizer=optimizer, lr=lr, schedule=schedule, epochs=2)
-            assert evaluator.evaluate(arch, space, seed=0).objective > 50, (optimizer, schedule)
+            result = evaluator.evaluate(arch, space, seed=0)
+            assert result.values["valid_accuracy"] > 50, (optimizer, schedule)
 
 
 def test_schedules_decay_as_documented():

@@ -244,9 +244,9 @@ def _retrain(result, space, table, options, args) -> dict[str, Any]:
     info: dict[str, Any] = {
         "recipe": recipe,
         "space": space.config(),
-        "valid_accuracy": trained.objective,
-        "test_accuracy": trained.reported,
-        "train_seconds": trained.metrics.get("train_seconds"),
+        "valid_accuracy": trained.get("valid_accuracy"),
+        "test_accuracy": trained.get("test_accuracy"),
+        "train_seconds": trained.get("train_seconds"),
     }
     if args.export:
         metadata = {

@@ -167,7 +167,7 @@ def run_search(args: argparse.Namespace) -> int:
 def run_resume(args: argparse.Namespace) -> int:
     from archsearch.study import Study
 
-    study = Study.load(args.directory)
+    study = Study.load(args.directory, run=True)
     if study.budget is not None and study.exhausted() and not args.json:
         print(f"study in {args.directory} has already spent its budget")
     return _finish(study, args)

@@ -99,17 +99,15 @@ class TableEvaluator(Evaluator):
         *,
         seed: int = 0,
         fidelity: float | None = None,
+        time_limit: float | None = None,
     ) -> EvalResult:
         self._lookup(space)
         r = self.row(arch, space)
-        reported = None if self._reported is None else float(self._reported[r])
-        metrics = {"table_row": float(r)}
-        metrics.update({c: float(v[r]) for c, v in self._extra.items()})
-        return EvalResult(
-            objective=float(self._objective[r]),
-            reported=reported if reported is None or math.isfinite(reported) else None,
-            metrics=metrics,
-        )
+        values = {self.objective_name: float(self._objective[r]), "table_row": float(r)}
+        if self._reported is not None and math.isfinite(float(self._reported[r])):
+            values[self.reported_name] = float(self._reported[r])
+        values.update({c: float(v[r]) for c, v in self._extra.items()})
+        return EvalResult(values)
 
 
 @EVALUATORS.register("nasbench-graph-table")
@@ -156,15 +154,14 @@ class NASBenchGraphEvaluator(Evaluator):
         *,
         seed: int = 0,
         fidelity: float | None = None,
+        time_limit: float | None = None,
     ) -> EvalResult:
         key = space.benchmark_hash(arch)
         r = self.table.row(key)
-        return EvalResult(
-            objective=float(self.table.valid[r]),
-            reported=float(self.table.test[r]),
-            metrics={
-                "latency": float(self.table.latency[r]),
-                "params": float(self.table.params[r]),
-                "benchmark_hash": float(key),
-            },
-        )
+        return EvalResult({
+            self.objective_name: float(self.table.valid[r]),
+            self.reported_name: float(self.table.test[r]),
+            "latency": float(self.table.latency[r]),
+            "params": float(self.table.params[r]),
+            "benchmark_hash": float(key),
+        })  # fmt: skip

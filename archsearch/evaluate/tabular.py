@@ -41,13 +41,14 @@ class NB201TableEvaluator(Evaluator):
         *,
         seed: int = 0,
         fidelity: float | None = None,
+        time_limit: float | None = None,
     ) -> EvalResult:
         i = self.table.space.index(arch)
-        return EvalResult(
-            objective=float(self._valid[i]),
-            reported=float(self._test[i]),
-            metrics={"nb201_index": float(i)},
-        )
+        return EvalResult({
+            self.objective_name: float(self._valid[i]),
+            self.reported_name: float(self._test[i]),
+            "nb201_index": float(i),
+        })  # fmt: skip
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "table": self.table_path, "dataset": self.dataset}

@@ -318,6 +318,8 @@ class TrainingEvaluator(Evaluator):
     objective_name = "valid_accuracy"
     reported_name = "test_accuracy"
     supports_fidelity = True
+    #: results carry the trained network, so a study keeps the best one's weights
+    keeps_model = True
 
     def __init__(
         self,
@@ -402,6 +404,7 @@ class TrainingEvaluator(Evaluator):
         *,
         seed: int = 0,
         fidelity: float | None = None,
+        time_limit: float | None = None,
     ) -> EvalResult:
         recipe = self.recipe
         if fidelity is not None:
@@ -425,7 +428,7 @@ class TrainingEvaluator(Evaluator):
             "train_images": float(len(data.y_train)),
         }
         if log.diverged:
-            return EvalResult(objective=float("nan"), metrics=metrics)
+            return EvalResult({self.objective_name: float("nan"), **metrics})
         started = time.perf_counter()
         layout = recipe.use_channels_last(device, data.x_valid.ndim)
         valid_accuracy, valid_loss = accuracy(
@@ -436,12 +439,10 @@ class TrainingEvaluator(Evaluator):
             test_accuracy, _ = accuracy(model, data.x_test, data.y_test, channels_last=layout)
         metrics["valid_loss"] = valid_loss
         metrics["eval_seconds"] = time.perf_counter() - started
-        return EvalResult(
-            objective=valid_accuracy,
-            reported=test_accuracy,
-            metrics=metrics,
-            model=model.cpu().eval(),
-        )
+        metrics[self.objective_name] = valid_accuracy
+        if test_accuracy is not None:
+            metrics[self.reported_name] = test_accuracy
+        return EvalResult(metrics, model=model.cpu().eval())
 
     def config(self) -> dict[str, Any]:
         options = {

@@ -190,11 +190,12 @@ class SupernetEvaluator(Evaluator):
         *,
         seed: int = 0,
         fidelity: float | None = None,
+        time_limit: float | None = None,
     ) -> EvalResult:
         started = time.perf_counter()
         accuracy, loss = self.scorer.score(arch)
         seconds = time.perf_counter() - started
-        return EvalResult(objective=accuracy, metrics={"loss": loss, "seconds": seconds})
+        return EvalResult({self.objective_name: accuracy, "loss": loss, "seconds": seconds})
 
     def config(self) -> dict[str, Any]:
         return {

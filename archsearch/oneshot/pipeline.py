@@ -26,8 +26,8 @@ def retrain(
     seed: int = 0,
     evaluator: Evaluator | None = None,
 ) -> tuple[EvalResult, ImageData]:
-    """Train ``arch`` from scratch; returns the result (validation accuracy as objective,
-    test accuracy as reported, the trained model) and the data it was trained on.
+    """Train ``arch`` from scratch; returns the result (``valid_accuracy``,
+    ``test_accuracy`` and the other values, the trained model) and the data it was trained on.
 
     ``recipe`` holds the options of the ``train`` evaluator (dataset, epochs, train_size,
     ...); or pass an ``evaluator`` built already.
@@ -37,9 +37,9 @@ def retrain(
 
         evaluator = build_evaluator({"name": "train", **(recipe or {})})
     result = evaluator.evaluate(arch, space, seed=seed)
-    if result.failed or result.model is None:
+    if result.diverged or result.model is None:
         raise ArchsearchError(
-            f"retraining {space.to_string(arch)} failed (non-finite loss): {result.metrics}"
+            f"retraining {space.to_string(arch)} failed (non-finite loss): {result.values}"
         )
     return result, evaluator.data
 
@@ -60,8 +60,8 @@ def export_model(
         "dataset": data.name,
         "input_shape": list(data.input_shape),
         "num_classes": data.num_classes,
-        "valid_accuracy": result.objective,
-        "test_accuracy": result.reported,
+        "valid_accuracy": result.get("valid_accuracy"),
+        "test_accuracy": result.get("test_accuracy"),
         "input": "float32 N x C x H x W raw pixels in [0, 1]",
     }
     return save_model(model, data.input_shape, path, info)

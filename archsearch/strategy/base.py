@@ -7,12 +7,17 @@ Contract, which every implementation guarantees:
 
 * **Parallel asks.** ``ask()`` may be called several times before any ``tell()`` (one call per
   idle worker). A strategy must then still return sensible, preferably distinct, proposals.
-* **Tells in any order, failures included.** ``tell(arch, objective)`` accepts results in any
-  order, for any architecture of the space (also ones it did not propose: warm starts and
-  replays use this), and ``objective=None`` for an evaluation that failed. Failed
-  architectures are remembered as seen but never treated as good.
-* **Maximisation.** Objectives are "higher is better" (accuracy); the evaluator or study
-  negates a loss before telling.
+* **Tells in any order, failures included.** ``tell(arch, values, feasible=...)`` accepts
+  results in any order, for any architecture of the space (also ones it did not propose:
+  warm starts and replays use this), and ``values=None`` for an evaluation that failed.
+  Failed architectures are remembered as seen but never treated as good.
+* **Objective vectors.** ``values`` is the tuple of the study's objectives, the primary one
+  first (a bare number is taken as a one-element tuple). Every component is "higher is
+  better": the study negates a ``min`` objective (a loss, #params) before telling.
+  ``feasible=False`` says the architecture breaks a declared constraint; a single-objective
+  strategy treats it like a failure (seen, never good), so every strategy searches inside
+  the constraints. A strategy states how many objectives it handles in ``max_objectives``
+  (1 for single-objective strategies, None for any); a study refuses a mismatch.
 * **Determinism.** Two instances built with the same space, seed and options and given the
   same sequence of ``ask``/``tell`` calls return the same proposals. All randomness comes from
   ``self.rng``.
@@ -36,11 +41,18 @@ from archsearch.space.base import Architecture, SearchSpace
 
 @dataclass(frozen=True)
 class Observation:
-    """One told result; ``objective`` is None for a failed evaluation."""
+    """One told result: the oriented objective vector (None for a failed evaluation)."""
 
     arch: Architecture
-    objective: float | None
+    values: tuple[float, ...] | None
     fidelity: float | None = None
+    feasible: bool = True
+
+    @property
+    def objective(self) -> float | None:
+        """The primary objective, None when the evaluation failed or is infeasible: what a
+        single-objective strategy ranks by."""
+        return self.values[0] if self.values is not None and self.feasible else None
 
 
 class Strategy(ABC):
@@ -50,6 +62,8 @@ class Strategy(ABC):
     #: True for strategies whose proposals carry a fidelity (Hyperband, BOHB): they only make
     #: sense with an evaluator whose results depend on it (``Evaluator.supports_fidelity``)
     uses_fidelity: bool = False
+    #: how many objectives the strategy can weigh; None: any number (random search)
+    max_objectives: int | None = 1
 
     def __init__(self, space: SearchSpace, seed: int = 0) -> None:
         self.space = space
@@ -64,12 +78,20 @@ class Strategy(ABC):
         """Propose the next architecture to evaluate."""
 
     def tell(
-        self, arch: Architecture, objective: float | None, *, fidelity: float | None = None
+        self,
+        arch: Architecture,
+        values: tuple[float, ...] | float | None,
+        *,
+        feasible: bool = True,
+        fidelity: float | None = None,
     ) -> None:
         """Record a result (``None`` = failed) and let the strategy learn from it."""
-        observation = Observation(arch, objective, fidelity)
+        if values is not None and not isinstance(values, tuple):
+            values = (float(values),)
+        observation = Observation(arch, values, fidelity, feasible)
         self.history.append(observation)
         self.seen.add(arch)
+        objective = observation.objective
         if objective is not None and (self._best is None or objective > self._best.objective):
             self._best = observation
         self._observe(observation)
@@ -87,7 +109,7 @@ class Strategy(ABC):
 
     @property
     def best(self) -> Observation | None:
-        """The best successful observation so far."""
+        """The feasible successful observation with the best primary objective so far."""
         return self._best
 
     def sample_unseen(self, tries: int = 100) -> Architecture:

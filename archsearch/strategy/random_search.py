@@ -6,9 +6,13 @@ from archsearch.strategy.base import STRATEGIES, Strategy
 
 @STRATEGIES.register("random")
 class RandomSearch(Strategy):
-    """Uniform samples from the space, without repeating an architecture while avoidable."""
+    """Uniform samples from the space, without repeating an architecture while avoidable.
+
+    It never looks at the results, so it serves any number of objectives.
+    """
 
     name = "random"
+    max_objectives = None
 
     def ask(self) -> Architecture:
         return self.sample_unseen()

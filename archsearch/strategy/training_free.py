@@ -284,7 +284,12 @@ class ProxyWarmStart(_ProxyRanked):
         return arch, fidelity
 
     def _observe(self, observation: Observation) -> None:
-        self.inner.tell(observation.arch, observation.objective, fidelity=observation.fidelity)
+        self.inner.tell(
+            observation.arch,
+            observation.values,
+            feasible=observation.feasible,
+            fidelity=observation.fidelity,
+        )
 
     def options(self) -> dict[str, Any]:
         return {

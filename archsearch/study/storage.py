@@ -1,19 +1,38 @@
 """Persistent storage of a study: its configuration and every trial.
 
 Why SQLite rather than Optuna's RDB storage: a trial here is an architecture (a canonical
-string plus JSON) with several metrics and an ask/tell order that resume replays exactly;
+string plus JSON) with many named values and an ask/tell order that resume replays exactly;
 Optuna's schema stores numeric parameters under distributions and has no place for the
 replay order. SQLite is in the standard library, transactional (a kill -9 mid-write leaves
 the last committed state), and readable with any SQLite tool.
 
-The schema is versioned with ``PRAGMA user_version``; a file of another version or one
-that is not a study fails with a clear error instead of being modified.
+The storage contract (:class:`Storage`), which every backend keeps:
+
+* **Atomic.** Each call that writes (``set_meta``, ``add_trial``, ``finish_trial``) is one
+  transaction: after a crash the file holds the state before or after the call, never half.
+* **Persistent.** A call that returned is on disk; a study reopened after kill -9 sees it.
+* **Ownership.** One process, the study's *runner*, writes a study; it holds ``study.lock``
+  in the study directory from before it reads the stored state until it closes. A trial in
+  status ``running`` belongs to that runner; a runner that opens a study whose trials are
+  ``running`` (its predecessor died) re-queues them.
+* **Concurrent readers.** Any number of processes may read while the runner writes (WAL
+  mode): they see the last committed trial. Opening for reading never writes, not even to
+  convert the journal: a refused or inspecting command leaves the file byte-identical.
+
+Schema versions (``PRAGMA user_version``): 1 stored one ``objective`` and one ``reported``
+number per trial plus a ``metrics`` JSON; 2 stores every named value in ``value_json`` and a
+``feasible`` flag, and keeps ``objective``/``reported`` as copies of the primary objective and
+the reported value so that SQL tools can sort trials. A version-1 file is read as is and
+migrated, in one transaction, on its first write.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import sqlite3
+import sys
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,18 +40,20 @@ from typing import Any
 
 from archsearch.errors import StudyError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+KNOWN_VERSIONS = (1, 2)
+STATUSES = ("running", "complete", "failed", "infeasible")
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS trials (
+_TRIALS = """CREATE TABLE {name} (
     number     INTEGER PRIMARY KEY,
     arch       TEXT NOT NULL,
     arch_json  TEXT NOT NULL,
-    status     TEXT NOT NULL CHECK (status IN ('running', 'complete', 'failed')),
+    status     TEXT NOT NULL CHECK (status IN ('running', 'complete', 'failed', 'infeasible')),
     objective  REAL,
     reported   REAL,
-    metrics    TEXT NOT NULL DEFAULT '{}',
+    value_json TEXT NOT NULL DEFAULT '{{}}',
+    feasible   INTEGER,
     fidelity   REAL,
     seed       INTEGER NOT NULL,
     asked_seq  INTEGER NOT NULL,
@@ -40,13 +61,33 @@ CREATE TABLE IF NOT EXISTS trials (
     started    REAL NOT NULL,
     finished   REAL,
     error      TEXT
-);
-"""
+)"""
+_SCHEMA = "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n" + _TRIALS.format(
+    name="trials"
+)
+
+_COLUMNS = (
+    "number", "arch", "arch_json", "status", "seed", "asked_seq", "started", "objective",
+    "reported", "fidelity", "told_seq", "finished", "error",
+)  # fmt: skip
+
+
+def dumps(value: Any) -> str:
+    """Strict JSON: NaN and infinities are refused, since other JSON readers reject them."""
+    try:
+        return json.dumps(value, allow_nan=False, sort_keys=True)
+    except ValueError as exc:
+        raise StudyError(f"cannot store a non-finite number: {exc}") from None
 
 
 @dataclass(frozen=True)
 class TrialRecord:
-    """One evaluation as stored: ``number`` is the ask order, ``*_seq`` the event order."""
+    """One evaluation as stored: ``number`` is the ask order, ``*_seq`` the event order.
+
+    ``values`` holds every named value the evaluator returned; ``objective`` and ``reported``
+    are the study's primary objective and reported value among them (as the study declared
+    them when the trial finished); ``feasible`` is False when a declared constraint fails.
+    """
 
     number: int
     arch: str
@@ -57,7 +98,8 @@ class TrialRecord:
     started: float
     objective: float | None = None
     reported: float | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
+    values: dict[str, float | None] = field(default_factory=dict)
+    feasible: bool | None = None
     fidelity: float | None = None
     told_seq: int | None = None
     finished: float | None = None
@@ -68,107 +110,258 @@ class TrialRecord:
         return None if self.finished is None else self.finished - self.started
 
 
-class MemoryStorage:
-    """Trials in a dict: for benchmarks that run thousands of short studies."""
+class Storage:
+    """Where a study keeps its configuration and trials; see the module docstring.
+
+    This base class keeps everything in memory (benchmarks run thousands of short studies);
+    :class:`SQLiteStorage` writes through to a file. Reads are served from memory, and
+    ``trials()`` is cached between writes, so a step's cost does not grow with the study.
+    """
 
     def __init__(self) -> None:
         self._meta: dict[str, Any] = {}
         self._trials: dict[int, TrialRecord] = {}
+        self._sorted: list[TrialRecord] | None = None
 
     def get_meta(self, key: str, default: Any = None) -> Any:
         return self._meta.get(key, default)
 
     def set_meta(self, key: str, value: Any) -> None:
+        dumps(value)  # the same values are refused in memory as on disk
         self._meta[key] = value
 
     def add_trial(self, record: TrialRecord) -> None:
         self._trials[record.number] = record
+        self._sorted = None
 
     def finish_trial(self, number: int, **fields: Any) -> TrialRecord:
         record = replace(self._trials[number], **fields)
         self._trials[number] = record
+        self._sorted = None
         return record
 
+    def trial(self, number: int) -> TrialRecord:
+        return self._trials[number]
+
     def trials(self) -> list[TrialRecord]:
-        return sorted(self._trials.values(), key=lambda t: t.number)
+        """Every trial in ask order (a cached list: do not modify it)."""
+        if self._sorted is None:
+            self._sorted = sorted(self._trials.values(), key=lambda t: t.number)
+        return self._sorted
+
+    def __len__(self) -> int:
+        return len(self._trials)
 
     def close(self) -> None:
         pass
 
 
-class SQLiteStorage(MemoryStorage):
-    """Write-through SQLite storage; reads are served from the in-memory mirror."""
+#: kept for code written against the first release
+MemoryStorage = Storage
 
-    def __init__(self, path: str | Path) -> None:
+
+def check_study_file(path: Path) -> None:
+    """Refuse, without writing anything, a file that cannot be an SQLite database."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(len(_SQLITE_HEADER))
+    except OSError as exc:
+        raise StudyError(f"cannot read study database {path}: {exc.strerror}") from None
+    if not header:
+        raise StudyError(f"{path} is empty, not an archsearch study")
+    if header != _SQLITE_HEADER:
+        raise StudyError(f"{path} is not an SQLite database, so not an archsearch study")
+
+
+class SQLiteStorage(Storage):
+    """Write-through SQLite storage; reads are served from the in-memory mirror.
+
+    ``SQLiteStorage(path)`` opens an existing study read-only: it checks that the file is an
+    archsearch study of a known schema before anything could write to it. ``writable=True``
+    (only the lock-holding runner asks for it) then switches the journal to WAL and migrates
+    an older schema on the first write. ``SQLiteStorage.create(path)`` makes a new file.
+    """
+
+    def __init__(self, path: str | Path, *, writable: bool = False) -> None:
         super().__init__()
         self.path = Path(path)
+        self.writable = writable
         self._lock = threading.Lock()
-        existed = self.path.exists()
+        check_study_file(self.path)
         try:
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            if version == 0 and tables == 0:
-                existed = False  # created an instant ago by another process: still empty
-            if existed and version != SCHEMA_VERSION:
-                raise StudyError(
-                    f"{self.path} is not an archsearch study of schema {SCHEMA_VERSION} "
-                    f"(found version {version})"
-                )
-            if not existed or version == 0:  # a new file: create the schema, write nothing else
-                with self._db:
-                    self._db.executescript(_SCHEMA)
-                    self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._db = sqlite3.connect(
+                self._read_only_uri(), uri=True, check_same_thread=False, timeout=30
+            )
+            self.version = self._check_schema()
             self._load()
+            self._db.close()  # a reader holds everything in memory from here on
+            if writable:
+                self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+                self._db.execute("PRAGMA journal_mode=WAL")
         except sqlite3.DatabaseError as exc:
             raise StudyError(f"cannot open study database {self.path}: {exc}") from None
+
+    def _read_only_uri(self) -> str:
+        """A URI that reads without creating anything beside the file.
+
+        Without a ``-wal`` file no runner is writing (a runner in WAL mode keeps one open),
+        so the file is read as immutable: SQLite then creates no ``-shm``/``-wal`` files. With
+        one, a runner is at work and a plain read-only connection sees its last commit.
+        """
+        wal = self.path.with_name(self.path.name + "-wal")
+        flags = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+        return f"file:{self.path}?{flags}"
+
+    @classmethod
+    def create(cls, path: str | Path) -> SQLiteStorage:
+        """A new study file; refuses to touch an existing one."""
+        path = Path(path)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o644)
+        except FileExistsError:
+            raise StudyError(f"{path} exists: another process created a study there") from None
+        except OSError as exc:
+            raise StudyError(f"cannot create {path}: {exc.strerror}") from None
+        os.close(fd)
+        db = sqlite3.connect(str(path))
+        try:
+            with db:
+                db.executescript(_SCHEMA)
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        finally:
+            db.close()
+        return cls(path, writable=True)
+
+    @classmethod
+    def open(cls, path: str | Path) -> SQLiteStorage:
+        """For writing: the study file at ``path``, created when there is none yet."""
+        return cls(path, writable=True) if Path(path).exists() else cls.create(path)
+
+    def _check_schema(self) -> int:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
+        if version not in KNOWN_VERSIONS or not {"meta", "trials"} <= tables:
+            raise StudyError(
+                f"{self.path} is not an archsearch study of schema "
+                f"{'/'.join(map(str, KNOWN_VERSIONS))} (found version {version}, "
+                f"tables {sorted(tables) or 'none'})"
+            )
+        return version
 
     def _load(self) -> None:
         for key, value in self._db.execute("SELECT key, value FROM meta"):
             self._meta[key] = json.loads(value)
-        columns = [
-            "number", "arch", "arch_json", "status", "seed", "asked_seq", "started", "objective",
-            "reported", "metrics", "fidelity", "told_seq", "finished", "error",
-        ]  # fmt: skip
-        for row in self._db.execute(f"SELECT {', '.join(columns)} FROM trials"):
-            data = dict(zip(columns, row, strict=True))
+        values_column = "value_json" if self.version >= 2 else "metrics"
+        feasible = "feasible" if self.version >= 2 else "NULL"
+        query = f"SELECT {', '.join(_COLUMNS)}, {values_column}, {feasible} FROM trials"
+        for row in self._db.execute(query):
+            data = dict(zip(_COLUMNS, row[: len(_COLUMNS)], strict=True))
             data["arch_json"] = json.loads(data["arch_json"])
-            data["metrics"] = json.loads(data["metrics"])
+            data["values"] = json.loads(row[-2])
+            data["feasible"] = None if row[-1] is None else bool(row[-1])
+            if self.version == 1 and data["status"] == "complete":
+                data["feasible"] = True
             self._trials[data["number"]] = TrialRecord(**data)
 
+    def adopt_v1_names(self, objective: str, reported: str | None) -> None:
+        """Name a version-1 file's two numbers: the evaluator's objective and reported value.
+
+        Version 1 stored them without names; the study that opens the file knows them from
+        its evaluator. Only the in-memory records change until the first write migrates.
+        """
+        if self.version != 1:
+            return
+        for number, trial in list(self._trials.items()):
+            values = dict(trial.values)
+            if trial.objective is not None:
+                values[objective] = trial.objective
+            if reported is not None and trial.reported is not None:
+                values[reported] = trial.reported
+            self._trials[number] = replace(trial, values=values)
+        self._sorted = None
+
+    def _migrate(self) -> None:
+        """Rewrite a version-1 file as version 2, in one transaction, on the first write."""
+        if self.version == SCHEMA_VERSION:
+            return
+        db = self._db
+        db.isolation_level = None  # explicit BEGIN/COMMIT: DDL and DML in one transaction
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(_TRIALS.format(name="trials_v2"))
+            for trial in self._trials.values():
+                self._insert(trial, table="trials_v2")
+            db.execute("DROP TABLE trials")
+            db.execute("ALTER TABLE trials_v2 RENAME TO trials")
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        finally:
+            db.isolation_level = ""
+        print(
+            f"archsearch: migrated {self.path} from schema 1 to schema {SCHEMA_VERSION}",
+            file=sys.stderr,
+        )
+        self.version = SCHEMA_VERSION
+
+    def _write(self, sql: str, parameters: tuple[Any, ...]) -> None:
+        if not self.writable:
+            raise StudyError(f"{self.path} is open for reading only")
+        with self._lock:
+            self._migrate()
+            with self._db:
+                self._db.execute(sql, parameters)
+
+    def _insert(self, record: TrialRecord, table: str = "trials") -> None:
+        self._db.execute(
+            f"INSERT OR REPLACE INTO {table} ({', '.join(_COLUMNS)}, value_json, feasible)"
+            f" VALUES ({', '.join('?' * (len(_COLUMNS) + 2))})",
+            (
+                record.number, record.arch, dumps(record.arch_json), record.status, record.seed,
+                record.asked_seq, record.started, record.objective, record.reported,
+                record.fidelity, record.told_seq, record.finished, record.error,
+                dumps(_finite(record.values)),
+                None if record.feasible is None else int(record.feasible),
+            ),
+        )  # fmt: skip
+
     def set_meta(self, key: str, value: Any) -> None:
-        with self._lock, self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value))
-            )
+        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, dumps(value)))
         super().set_meta(key, value)
 
     def add_trial(self, record: TrialRecord) -> None:
-        with self._lock, self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO trials (number, arch, arch_json, status, seed, asked_seq,"
-                " started, fidelity) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.number, record.arch, json.dumps(record.arch_json), record.status,
-                    record.seed, record.asked_seq, record.started, record.fidelity,
-                ),
-            )  # fmt: skip
+        if not self.writable:
+            raise StudyError(f"{self.path} is open for reading only")
+        with self._lock:
+            self._migrate()
+            with self._db:
+                self._insert(record)
         super().add_trial(record)
 
     def finish_trial(self, number: int, **fields: Any) -> TrialRecord:
         record = replace(self._trials[number], **fields)
-        with self._lock, self._db:
-            self._db.execute(
-                "UPDATE trials SET status=?, objective=?, reported=?, metrics=?, told_seq=?,"
-                " finished=?, error=? WHERE number=?",
-                (
-                    record.status, record.objective, record.reported, json.dumps(record.metrics),
-                    record.told_seq, record.finished, record.error, number,
-                ),
-            )  # fmt: skip
-        self._trials[number] = record
-        return record
+        self._write(
+            "UPDATE trials SET status=?, objective=?, reported=?, value_json=?, feasible=?,"
+            " told_seq=?, finished=?, error=? WHERE number=?",
+            (
+                record.status, record.objective, record.reported, dumps(_finite(record.values)),
+                None if record.feasible is None else int(record.feasible), record.told_seq,
+                record.finished, record.error, number,
+            ),
+        )  # fmt: skip
+        return super().finish_trial(number, **fields)
 
     def close(self) -> None:
-        self._db.close()
+        if self.writable:
+            self._db.close()
+
+
+def _finite(values: dict[str, Any]) -> dict[str, float | None]:
+    """Named values as stored: a NaN or infinite value becomes null (JSON has neither)."""
+    out: dict[str, float | None] = {}
+    for key, value in values.items():
+        number = None if value is None else float(value)
+        out[key] = number if number is not None and math.isfinite(number) else None
+    return out

@@ -2,15 +2,18 @@
 
 Each finished evaluation is committed to storage before the next proposal, so a study
 killed at any point (kill -9 during an evaluation included) loses only the evaluation in
-flight. :meth:`Study.load` rebuilds the components from the stored configuration and
-replays the stored asks and tells through the strategy (see the strategy contract), after
-which the search continues exactly where it stopped.
+flight. A study is opened either to *read* it (``show``, ``export``: read-only, no lock, no
+replay, never a write) or to *run* it (``search``, ``resume``): the runner takes
+``study.lock`` first, then loads the stored state, rebuilds the components from the stored
+configuration and replays the stored asks and tells through the strategy (see the strategy
+contract), after which the search continues exactly where it stopped.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 import traceback
 import warnings
@@ -23,10 +26,14 @@ from archsearch.errors import ArchsearchError, StudyError
 from archsearch.evaluate.base import EvalResult, Evaluator
 from archsearch.space.base import Architecture, SearchSpace
 from archsearch.strategy.base import Strategy
-from archsearch.study.storage import MemoryStorage, SQLiteStorage, TrialRecord
+from archsearch.study.lock import LOCK_FILE, StudyLock
+from archsearch.study.objectives import Declaration
+from archsearch.study.storage import SQLiteStorage, Storage, TrialRecord, dumps
 
 DATABASE = "study.db"
 BEST_WEIGHTS = "best_weights.pt"
+#: the weights of a trial that may become the best, written before its result is committed
+PENDING_WEIGHTS = "best_weights.pending.pt"
 
 
 @dataclass(frozen=True)
@@ -39,13 +46,28 @@ class Budget:
     def __post_init__(self) -> None:
         if self.evaluations is None and self.seconds is None:
             raise ArchsearchError("a budget needs a number of evaluations or seconds")
+        if self.evaluations is not None and (
+            isinstance(self.evaluations, bool) or not isinstance(self.evaluations, int)
+        ):
+            raise ArchsearchError(f"budget evaluations must be an integer: {self.evaluations!r}")
         if self.evaluations is not None and self.evaluations <= 0:
             raise ArchsearchError(f"budget must be > 0 evaluations, got {self.evaluations}")
-        if self.seconds is not None and not self.seconds > 0:
-            raise ArchsearchError(f"budget must be > 0 seconds, got {self.seconds}")
+        seconds = self.seconds
+        if seconds is not None and not (
+            isinstance(seconds, int | float) and math.isfinite(seconds) and seconds > 0
+        ):
+            raise ArchsearchError(f"budget must be a finite number > 0 seconds, got {seconds}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"evaluations": self.evaluations, "seconds": self.seconds}
+
+    @classmethod
+    def from_config(cls, section: Any) -> Budget | None:
+        if section is None:
+            return None
+        if not isinstance(section, Mapping) or set(section) - {"evaluations", "seconds"}:
+            raise ArchsearchError(f"a budget is {{'evaluations': N, 'seconds': S}}: {section!r}")
+        return cls(section.get("evaluations"), section.get("seconds"))
 
 
 def evaluation_seed(study_seed: int, number: int) -> int:
@@ -53,8 +75,21 @@ def evaluation_seed(study_seed: int, number: int) -> int:
     return (study_seed * 1_000_003 + number) % (2**31 - 1)
 
 
+def check_config(config: Any) -> None:
+    """Refuse a configuration that strict JSON cannot store (NaN, infinities, objects)."""
+    if not isinstance(config, Mapping):
+        raise ArchsearchError(f"a study configuration is a mapping, got {type(config).__name__}")
+    try:
+        dumps(config)
+    except (StudyError, TypeError) as exc:
+        raise ArchsearchError(f"study configuration cannot be stored: {exc}") from None
+    seed = config.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ArchsearchError(f"seed must be an integer in 0..2**63-1, got {seed!r}")
+
+
 class Study:
-    """A search: space, strategy, evaluator, budget and the record of every trial."""
+    """A search: space, strategy, evaluator, budget, declared objectives, and every trial."""
 
     def __init__(
         self,
@@ -64,11 +99,15 @@ class Study:
         *,
         budget: Budget | None = None,
         seed: int = 0,
-        storage: MemoryStorage | None = None,
+        storage: Storage | None = None,
         directory: str | Path | None = None,
         config: Mapping[str, Any] | None = None,
+        declaration: Declaration | None = None,
+        lock: StudyLock | None = None,
     ) -> None:
         evaluator.check_space(space)
+        self.declaration = declaration or Declaration.from_config(config or {}, evaluator)
+        _check_objective_count(strategy, self.declaration)
         if strategy.uses_fidelity and not evaluator.supports_fidelity:
             warnings.warn(
                 f"strategy {strategy.name!r} varies the fidelity, but evaluator "
@@ -82,15 +121,28 @@ class Study:
         self.budget = budget
         self.seed = seed
         self.directory = Path(directory) if directory is not None else None
-        self.storage = storage if storage is not None else MemoryStorage()
-        self.config = dict(config) if config is not None else self._describe()
+        self.storage = storage if storage is not None else Storage()
+        self._lock_handle = lock
+        base = dict(config) if config is not None else self._describe()
+        self.config = {**base, **self.declaration.to_config()}
         self._seq = 0
+        self._n_finished = 0
+        self._next_number = 0
         self._pending: list[TrialRecord] = []
         self._best: TrialRecord | None = None
+        if isinstance(self.storage, SQLiteStorage):
+            self.storage.adopt_v1_names(self.declaration.primary.name, self.declaration.reported)
         if self.storage.get_meta("config") is None:
             self.storage.set_meta("config", self.config)
-        else:
+        elif self.runner:
             self._replay()
+        else:
+            self._index()
+
+    @property
+    def runner(self) -> bool:
+        """True when this process may write the study (it holds the lock, or has no file)."""
+        return not isinstance(self.storage, SQLiteStorage) or self.storage.writable
 
     # ---------------------------------------------------------------- creation
     def _describe(self) -> dict[str, Any]:
@@ -108,58 +160,120 @@ class Study:
 
         With a ``directory``, the study lives in ``directory/study.db``: a new one is created,
         or the stored one is resumed when its configuration is the same. A directory that
-        holds a different study is refused rather than overwritten.
+        holds a different study is refused rather than overwritten, and so is one whose study
+        another process is running. Everything is validated before anything is written.
         """
-        from archsearch.components import build_components
-
-        storage: MemoryStorage
+        check_config(config)
+        Budget.from_config(config.get("budget"))
+        parts = _build(config)
         if directory is None:
-            storage = MemoryStorage()
-        else:
-            directory = Path(directory)
-            path = directory / DATABASE
-            if path.exists():
-                stored = SQLiteStorage(path)
-                found = stored.get_meta("config")
-                if found is not None and _normalise(found) != _normalise(config):
-                    stored.close()
-                    raise StudyError(
-                        f"{directory} holds a different study ({_summary(found)}); "
-                        f"use 'archsearch resume {directory}' or another --out directory"
-                    )
-                storage = stored
-            else:
-                if directory.exists() and any(directory.iterdir()):
-                    raise StudyError(f"{directory} exists, is not empty and holds no study")
-                space, strategy, evaluator = build_components(config)  # validate before writing
-                directory.mkdir(parents=True, exist_ok=True)
-                storage = SQLiteStorage(path)
-                return cls._assemble(config, space, strategy, evaluator, storage, directory)
-        space, strategy, evaluator = build_components(config)
-        return cls._assemble(config, space, strategy, evaluator, storage, directory)
+            return cls._assemble(config, *parts, Storage(), None)
+        directory = Path(directory)
+        path = directory / DATABASE
+        if directory.exists() and not directory.is_dir():
+            raise StudyError(f"--out {directory} is a file, not a directory")
+        if path.exists():
+            _check_same_study(path, config, parts, directory)
+            return cls._open_runner(directory, config, parts)
+        if directory.exists() and any(p.name != LOCK_FILE for p in directory.iterdir()):
+            raise StudyError(f"{directory} exists, is not empty and holds no study")
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StudyError(f"cannot create {directory}: {exc.strerror}") from None
+        lock = StudyLock(directory)
+        try:
+            if path.exists():  # another process made it between our check and our lock
+                lock.close()
+                _check_same_study(path, config, parts, directory)
+                return cls._open_runner(directory, config, parts)
+            storage = SQLiteStorage.create(path)
+        except BaseException:
+            lock.close()
+            raise
+        return cls._assemble(config, *parts, storage, directory, lock)
 
     @classmethod
-    def _assemble(cls, config, space, strategy, evaluator, storage, directory) -> Study:
-        budget = Budget(**config["budget"]) if config.get("budget") else None
+    def _open_runner(cls, directory: Path, config: Mapping[str, Any], parts: tuple) -> Study:
+        lock = StudyLock(directory)
+        try:  # the state is loaded under the lock, so no other runner can change it after
+            storage = SQLiteStorage(directory / DATABASE, writable=True)
+            stored = storage.get_meta("config")
+            if stored is None:
+                storage.close()
+                raise StudyError(f"{directory / DATABASE} holds no study configuration")
+            study = cls._assemble(config if config else stored, *parts, storage, directory, lock)
+        except BaseException:
+            lock.close()
+            raise
+        study._repair_weights()
+        return study
+
+    @classmethod
+    def _assemble(cls, config, space, strategy, evaluator, storage, directory, lock=None) -> Study:
         return cls(
-            space, strategy, evaluator, budget=budget, seed=int(config.get("seed", 0)),
-            storage=storage, directory=directory, config=config,
+            space, strategy, evaluator, budget=Budget.from_config(config.get("budget")),
+            seed=int(config.get("seed", 0)), storage=storage, directory=directory,
+            config=config, lock=lock,
         )  # fmt: skip
 
     @classmethod
-    def load(cls, directory: str | Path) -> Study:
-        """Reopen the study stored in ``directory`` to inspect or resume it."""
-        path = Path(directory) / DATABASE
+    def load(cls, directory: str | Path, *, run: bool = False) -> Study:
+        """Reopen the study stored in ``directory``.
+
+        By default it is opened to *read* (show, export): nothing is written, not even the
+        lock file, and the strategy is not replayed. ``run=True`` (resume) takes the lock,
+        loads the state under it and replays the strategy, ready to :meth:`optimize`.
+        """
+        directory = Path(directory)
+        path = directory / DATABASE
         if not path.is_file():
             raise StudyError(f"no study in {directory} (expected {path})")
         storage = SQLiteStorage(path)
         config = storage.get_meta("config")
         if config is None:
+            storage.close()
             raise StudyError(f"{path} holds no study configuration")
-        from archsearch.components import build_components
+        try:
+            check_config(config)
+            parts = _build(config)
+        except ArchsearchError:
+            storage.close()
+            raise
+        study = cls._assemble(config, *parts, storage, directory)
+        if run:
+            study._become_runner()
+        return study
 
-        space, strategy, evaluator = build_components(config)
-        return cls._assemble(config, space, strategy, evaluator, storage, directory)
+    def _become_runner(self) -> None:
+        """Take the lock, then reload the stored state under it and replay the strategy.
+
+        Loading before the lock would let a second ``resume`` of a running study start from
+        stale state and re-run (and overwrite) what the first one finished meanwhile.
+        """
+        lock = StudyLock(self.directory)
+        try:
+            storage = SQLiteStorage(self.directory / DATABASE, writable=True)
+        except BaseException:
+            lock.close()
+            raise
+        self.storage.close()
+        self.storage, self._lock_handle = storage, lock
+        storage.adopt_v1_names(self.declaration.primary.name, self.declaration.reported)
+        self._best = None
+        self._replay()
+        self._repair_weights()
+
+    def _index(self) -> None:
+        """Counters and the best trial from the stored trials, without the strategy."""
+        trials = self.storage.trials()
+        for trial in trials:
+            self._update_best(trial)
+        self._n_finished = sum(t.status in ("complete", "failed") for t in trials)
+        self._next_number = max((t.number for t in trials), default=-1) + 1
+        seqs = [t.asked_seq for t in trials] + [t.told_seq for t in trials if t.told_seq]
+        self._seq = max(seqs, default=-1) + 1
+        self._pending = [t for t in trials if t.status == "running"]
 
     def _replay(self) -> None:
         """Bring the strategy to its stored state by replaying asks and tells in order."""
@@ -167,23 +281,25 @@ class Study:
         events = [(t.asked_seq, 0, t) for t in trials]
         events += [(t.told_seq, 1, t) for t in trials if t.told_seq is not None]
         diverged = 0
-        for seq, kind, trial in sorted(events, key=lambda e: (e[0], e[1])):
+        for _, kind, trial in sorted(events, key=lambda e: (e[0], e[1])):
             arch = self.space.from_json(trial.arch_json)
             if kind == 0:
                 proposed, _ = self.strategy.propose()
                 diverged += proposed != arch
             else:
-                objective = trial.objective if trial.status == "complete" else None
-                self.strategy.tell(arch, objective, fidelity=trial.fidelity)
-                self._update_best(trial)
-            self._seq = max(self._seq, seq + 1)
+                self._tell(arch, trial)
+        self._index()
         if diverged:
             warnings.warn(
                 f"{diverged} replayed proposals differ from the stored ones (the strategy or its"
                 " options changed); the stored results were told all the same",
                 stacklevel=3,
             )
-        self._pending = [t for t in trials if t.status == "running"]
+
+    def _tell(self, arch: Architecture, trial: TrialRecord) -> None:
+        vector = self.declaration.vector(trial.values) if trial.status == "complete" else None
+        feasible = bool(trial.feasible) if trial.feasible is not None else True
+        self.strategy.tell(arch, vector, feasible=feasible, fidelity=trial.fidelity)
 
     # ---------------------------------------------------------------- running
     @property
@@ -192,7 +308,7 @@ class Study:
 
     @property
     def n_finished(self) -> int:
-        return sum(t.status != "running" for t in self.storage.trials())
+        return self._n_finished
 
     @property
     def elapsed(self) -> float:
@@ -219,18 +335,23 @@ class Study:
 
         ``n_evaluations``/``seconds`` override the stored budget; both count the whole study
         (trials of earlier runs included), so calling this again after a kill finishes it.
+        The elapsed time counts all wall time of the run, commits included, and the
+        evaluator is told the seconds left so that training stops at an epoch boundary.
         """
+        if not self.runner:
+            self._become_runner()
         budget = self.budget
         if n_evaluations is not None or seconds is not None:
             budget = Budget(n_evaluations, seconds)
         bar = self._progress_bar(budget) if progress else None
-        lock = self._lock()
+        lock = self._lock_handle or self._take_lock()
+        base, started = self.elapsed, time.perf_counter()
         try:
             while not self.exhausted(budget):
-                started = time.perf_counter()
-                trial = self._step()
-                elapsed = self.elapsed + time.perf_counter() - started
-                self.storage.set_meta("elapsed", elapsed)
+                spent = base + time.perf_counter() - started
+                limit = None if budget.seconds is None else max(budget.seconds - spent, 0.0)
+                trial = self._step(limit)
+                self.storage.set_meta("elapsed", base + time.perf_counter() - started)
                 for callback in callbacks or []:
                     callback(self, trial)
                 if bar is not None:
@@ -238,33 +359,21 @@ class Study:
         finally:
             if bar is not None:
                 bar.close()
-            if lock is not None:
-                lock.close()  # closing the file releases the lock
+            if lock is not self._lock_handle and lock is not None:
+                lock.close()
         return self.best
 
-    def _lock(self):
-        """Hold ``study.lock`` while running, so a second process cannot write the study."""
-        if self.directory is None:
-            return None
-        import fcntl
+    def _take_lock(self) -> StudyLock | None:
+        return None if self.directory is None else StudyLock(self.directory)
 
-        handle = open(self.directory / "study.lock", "w")  # noqa: SIM115 (held while running)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise StudyError(
-                f"the study in {self.directory} is being run by another process"
-            ) from None
-        return handle
-
-    def _step(self) -> TrialRecord:
+    def _step(self, time_limit: float | None = None) -> TrialRecord:
         if self._pending:
             trial = self._pending.pop(0)
             arch = self.space.from_json(trial.arch_json)
         else:
             arch, fidelity = self.strategy.propose()
-            number = max((t.number for t in self.storage.trials()), default=-1) + 1
+            number = self._next_number
+            self._next_number += 1
             trial = TrialRecord(
                 number=number,
                 arch=self.space.to_string(arch),
@@ -276,29 +385,55 @@ class Study:
                 fidelity=fidelity,
             )
             self.storage.add_trial(trial)
-        result, error = self._evaluate(arch, trial)
-        ok = error is None and not result.failed
+        result, error = self._evaluate(arch, trial, time_limit)
+        fields = self._outcome(result, error)
+        new_best = self._would_be_best(fields)
+        model = None if result is None else result.model
+        if new_best and model is not None:
+            self._save_weights(model, trial.number, PENDING_WEIGHTS)
         finished = self.storage.finish_trial(
-            trial.number,
-            status="complete" if ok else "failed",
-            objective=float(result.objective) if ok else None,
-            reported=None if result is None or result.reported is None else float(result.reported),
-            metrics={} if result is None else _clean(result.metrics),
-            told_seq=self._next_seq(),
-            finished=time.time(),
-            error=error if error is not None else (None if ok else "non-finite objective or loss"),
+            trial.number, told_seq=self._next_seq(), finished=time.time(), **fields
         )
-        self.strategy.tell(arch, finished.objective, fidelity=finished.fidelity)
-        if self._update_best(finished) and result is not None and result.model is not None:
-            self._save_weights(result.model, finished)
+        self._n_finished += 1
+        self._tell(arch, finished)
+        if self._update_best(finished) and model is not None:
+            self._promote_pending()
         return finished
 
+    def _outcome(self, result: EvalResult | None, error: str | None) -> dict[str, Any]:
+        """The stored fields of a finished evaluation: status, values, feasibility, error."""
+        values = {} if result is None else dict(result.values)
+        declared = self.declaration
+        fields = {"values": values, "objective": None, "feasible": None, "error": error}
+        fields["reported"] = _finite_or_none(values.get(declared.reported))
+        if error is not None:
+            return {**fields, "status": "failed"}
+        if result.diverged:
+            return {**fields, "status": "failed", "error": "non-finite loss: training diverged"}
+        needed = [o.name for o in declared.objectives] + [c.name for c in declared.constraints]
+        missing = [name for name in needed if name not in values]
+        if missing:
+            raise ArchsearchError(
+                f"evaluator {self.evaluator.name!r} reports no value {missing[0]!r}; "
+                f"it reports: {', '.join(sorted(values)) or 'nothing'}"
+            )
+        if declared.vector(values) is None:
+            bad = next(o.name for o in declared.objectives if not _finite(values[o.name]))
+            return {**fields, "status": "failed", "error": f"non-finite value of {bad}"}
+        primary = float(values[declared.primary.name])
+        return {
+            **fields,
+            "status": "complete",
+            "objective": primary,
+            "feasible": declared.feasible(values),
+        }
+
     def _evaluate(
-        self, arch: Architecture, trial: TrialRecord
+        self, arch: Architecture, trial: TrialRecord, time_limit: float | None = None
     ) -> tuple[EvalResult | None, str | None]:
         try:
             result = self.evaluator.evaluate(
-                arch, self.space, seed=trial.seed, fidelity=trial.fidelity
+                arch, self.space, seed=trial.seed, fidelity=trial.fidelity, time_limit=time_limit
             )
         except ArchsearchError:
             raise  # bad configuration, not a bad architecture: stop the study
@@ -311,44 +446,88 @@ class Study:
         self._seq += 1
         return self._seq - 1
 
-    def _update_best(self, trial: TrialRecord) -> bool:
-        if trial.status != "complete":
+    def _would_be_best(self, fields: Mapping[str, Any]) -> bool:
+        if fields["status"] != "complete" or not fields["feasible"]:
             return False
-        if self._best is None or trial.objective > self._best.objective:
+        best = self._best
+        return best is None or self.declaration.primary.better(fields["objective"], best.objective)
+
+    def _update_best(self, trial: TrialRecord) -> bool:
+        fields = {"status": trial.status, "feasible": trial.feasible, "objective": trial.objective}
+        if self._would_be_best(fields):
             self._best = trial
             return True
         return False
 
-    def _save_weights(self, model: Any, trial: TrialRecord) -> None:
-        """Keep the best trial's trained weights, so export need not train again."""
+    # ---------------------------------------------------------------- weights
+    def _save_weights(self, model: Any, number: int, name: str) -> None:
+        """Write ``{trial, arch, state_dict}`` atomically: a temporary file, then a rename."""
         if self.directory is None:
             return
         import torch
 
-        path = self.directory / BEST_WEIGHTS
-        tmp = path.with_suffix(".tmp")
-        torch.save(
-            {"trial": trial.number, "arch": trial.arch, "state_dict": model.state_dict()}, tmp
-        )
+        path = self.directory / name
+        tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
+        arch = self.storage.trial(number).arch
+        torch.save({"trial": number, "arch": arch, "state_dict": model.state_dict()}, tmp)
         os.replace(tmp, path)
+
+    def _promote_pending(self) -> None:
+        """The best trial's result is committed: its pending weights become the best ones."""
+        if self.directory is not None and (self.directory / PENDING_WEIGHTS).exists():
+            os.replace(self.directory / PENDING_WEIGHTS, self.directory / BEST_WEIGHTS)
+
+    def _repair_weights(self) -> None:
+        """After an interruption, make ``best_weights.pt`` hold the best trial's weights.
+
+        The weights of a possible new best are written before its result is committed and
+        renamed after, so a kill -9 in between leaves them pending: they are promoted when
+        the trial did become the best, dropped otherwise. If the best trial's weights are
+        missing (a study written by the first release, killed between its commit and its
+        save), the trial is retrained from its stored seed, which gives the same network.
+        """
+        if self.directory is None or self.best is None:
+            return
+        pending, final = self.directory / PENDING_WEIGHTS, self.directory / BEST_WEIGHTS
+        if pending.exists():
+            if _stored_trial(pending) == self.best.number:
+                os.replace(pending, final)
+            else:
+                pending.unlink()
+        if not getattr(self.evaluator, "keeps_model", False) or _stored_trial(final) == (
+            self.best.number
+        ):
+            return
+        best = self.best
+        print(
+            f"archsearch: the weights of the best trial {best.number} were not saved (the study "
+            "was interrupted); retraining it from its stored seed",
+            file=sys.stderr,
+        )
+        arch = self.space.from_json(best.arch_json)
+        result, error = self._evaluate(arch, best)
+        if result is not None and result.model is not None:
+            self._save_weights(result.model, best.number, BEST_WEIGHTS)
 
     # ---------------------------------------------------------------- results
     @property
     def best(self) -> TrialRecord | None:
-        """The completed trial with the highest objective (earliest on ties)."""
+        """The feasible completed trial with the best primary objective (earliest on ties)."""
         return self._best
 
     def best_arch(self) -> Architecture | None:
         return None if self._best is None else self.space.from_json(self._best.arch_json)
 
     def trajectory(self) -> list[dict[str, Any]]:
-        """Best-so-far objective and its reported figure after each finished trial."""
+        """Best-so-far primary objective and its reported figure after each finished trial."""
         rows, best = [], None
+        primary = self.declaration.primary
         finished = sorted(
-            (t for t in self.storage.trials() if t.status != "running"), key=lambda t: t.told_seq
+            (t for t in self.storage.trials() if t.told_seq is not None), key=lambda t: t.told_seq
         )
         for i, t in enumerate(finished, start=1):
-            if t.status == "complete" and (best is None or t.objective > best.objective):
+            good = t.status == "complete" and t.feasible is not False
+            if good and (best is None or primary.better(t.objective, best.objective)):
                 best = t
             rows.append({
                 "evaluations": i,
@@ -363,24 +542,31 @@ class Study:
         """A JSON-ready description of the study and its result."""
         best = self.best
         trials = self.storage.trials()
+        declared = self.declaration
         return {
             "config": self.config,
-            "n_evaluations": sum(t.status != "running" for t in trials),
+            "n_evaluations": self.n_finished,
             "n_failed": sum(t.status == "failed" for t in trials),
+            "n_infeasible": sum(t.feasible is False for t in trials),
             "elapsed_seconds": round(self.elapsed, 3),
-            "objective": self.evaluator.objective_name,
-            "reported": self.evaluator.reported_name,
+            "objective": declared.primary.name,
+            "objectives": [o.to_dict() for o in declared.objectives],
+            "constraints": [c.to_dict() for c in declared.constraints],
+            "reported": declared.reported,
             "best": None if best is None else {
                 "trial": best.number,
                 "arch": best.arch,
                 "objective": best.objective,
                 "reported": best.reported,
-                "metrics": best.metrics,
+                "values": best.values,
             },
         }  # fmt: skip
 
     def close(self) -> None:
         self.storage.close()
+        if self._lock_handle is not None:
+            self._lock_handle.close()
+            self._lock_handle = None
 
     # ---------------------------------------------------------------- progress
     def _progress_bar(self, budget: Budget):
@@ -398,12 +584,70 @@ class Study:
             bar.set_postfix(best=f"{best.objective:.4g}", refresh=False)
 
 
-def _clean(metrics: Mapping[str, Any]) -> dict[str, float]:
-    out = {}
-    for key, value in metrics.items():
-        value = float(value)
-        out[key] = value if math.isfinite(value) else None
-    return out
+def _build(config: Mapping[str, Any]) -> tuple[SearchSpace, Strategy, Evaluator]:
+    from archsearch.components import build_components
+
+    return build_components(config)
+
+
+def _check_objective_count(strategy: Strategy, declaration: Declaration) -> None:
+    wanted = len(declaration.objectives)
+    limit = strategy.max_objectives
+    if limit is not None and wanted > limit:
+        from archsearch.strategy.base import STRATEGIES
+
+        multi = [
+            name
+            for name in STRATEGIES.names()
+            if (m := STRATEGIES.get(name).max_objectives) is None or m >= wanted
+        ]
+        raise ArchsearchError(
+            f"strategy {strategy.name!r} optimises one objective, the study declares {wanted} "
+            f"({', '.join(o.name for o in declaration.objectives)}); multi-objective strategies: "
+            f"{', '.join(multi) or 'none'}"
+        )
+
+
+def _check_same_study(path: Path, config: Mapping[str, Any], parts: tuple, directory: Path) -> None:
+    """Refuse, reading only, a directory that holds a study of another configuration."""
+    stored = SQLiteStorage(path)
+    try:
+        found = stored.get_meta("config")
+    finally:
+        stored.close()
+    if found is None:
+        return  # being created right now by another process: its lock decides
+    evaluator = parts[2]
+    mine = {**config, **Declaration.from_config(config, evaluator).to_config()}
+    try:
+        theirs = {**found, **Declaration.from_config(found, evaluator).to_config()}
+    except ArchsearchError:
+        theirs = found
+    if _normalise(mine) != _normalise(theirs):
+        raise StudyError(
+            f"{directory} holds a different study ({_summary(found)}); "
+            f"use 'archsearch resume {directory}' or another --out directory"
+        )
+
+
+def _stored_trial(path: Path) -> int | None:
+    """The trial number a weights file names, or None when it is missing or unreadable."""
+    if not path.is_file():
+        return None
+    import torch
+
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True)["trial"])
+    except Exception:  # noqa: BLE001  (a damaged file is as good as none: retrain)
+        return None
+
+
+def _finite(value: Any) -> bool:
+    return value is not None and math.isfinite(float(value))
+
+
+def _finite_or_none(value: Any) -> float | None:
+    return float(value) if _finite(value) else None
 
 
 def _normalise(config: Mapping[str, Any]) -> Any:
@@ -414,6 +658,8 @@ def _normalise(config: Mapping[str, Any]) -> Any:
 
 def _summary(config: Mapping[str, Any]) -> str:
     parts = [
-        f"{k} {config[k].get('name')}" for k in ("space", "strategy", "evaluator") if k in config
+        f"{k} {config[k].get('name')}"
+        for k in ("space", "strategy", "evaluator")
+        if isinstance(config.get(k), Mapping)
     ]
     return ", ".join(parts) + f", seed {config.get('seed')}"

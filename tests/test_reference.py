@@ -1,0 +1,28 @@
+"""Refactoring keeps figures: studies on the NAS-Bench-201 table propose exactly what the
+first release proposed (``benchmarks/reference/nb201_trajectories.jsonl``; the whole file is
+re-run by ``benchmarks/reference_trajectories.py --check``)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from reference_trajectories import MODEL_BASED, reference_rows, run  # noqa: E402
+
+ROWS = {(r["strategy"], r["dataset"], r["seed"]): r for r in reference_rows()}
+CASES = [
+    ("random", "cifar10", 0), ("evolution", "cifar100", 1), ("local", "imagenet16", 2),
+    ("reinforce", "cifar10", 1), ("hyperband", "cifar10", 0), ("bohb", "cifar100", 2),
+    ("bananas", "cifar10", 0), ("predictor-evolution", "imagenet16", 1),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("strategy,dataset,seed", CASES)
+def test_strategy_proposes_what_the_first_release_proposed(strategy, dataset, seed, nb201_csv):
+    want = ROWS[(strategy, dataset, seed)]
+    queries = 25 if strategy in MODEL_BASED else 120
+    got = run(strategy, dataset, seed, queries, table=str(nb201_csv))
+    assert got["archs"] == want["archs"][:queries]
+    assert got["fidelities"] == want["fidelities"][:queries]
+    assert got["best_reported"] == want["best_reported"][:queries]
