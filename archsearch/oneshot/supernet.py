@@ -33,6 +33,7 @@ from archsearch.oneshot.ops import NB201_OPS, ReLUConvBN, darts_search_op
 from archsearch.space import darts as darts_space
 from archsearch.space import nb201 as nb201_space
 from archsearch.space.base import Architecture, SearchSpace
+from archsearch.space.nb201_network import classify, nb201_skeleton
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,8 @@ class NB201SearchCell(nn.Module):
 
 
 class NB201Supernet(Supernet):
-    """The NAS-Bench-201 skeleton (see ``archsearch.space.nb201_network``) with search cells.
+    """The NAS-Bench-201 skeleton (:func:`~archsearch.space.nb201_network.nb201_skeleton`)
+    with search cells.
 
     ``affine=False`` drops the BN scale and shift inside the candidate operations, as the
     benchmark's DARTS and GDAS search models do, so that an operation cannot rescale itself
@@ -223,8 +225,6 @@ class NB201Supernet(Supernet):
         affine: bool = False,
     ) -> None:
         super().__init__()
-        from archsearch.space.nb201_network import ResidualReduction
-
         self.space = nb201_space.NB201Space(channels, cells_per_stage)
         self.operations = nb201_space.OPERATIONS
         self.edges = {"cell": tuple(nb201_space.edge_label(j, i) for j, i in nb201_space.EDGES)}
@@ -235,19 +235,18 @@ class NB201Supernet(Supernet):
             "cells_per_stage": cells_per_stage,
             "affine": affine,
         }
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+        parts = nb201_skeleton(
+            in_channels,
+            num_classes,
+            lambda width: NB201SearchCell(width, affine),
+            channels=channels,
+            cells_per_stage=cells_per_stage,
         )
-        self.layers = nn.ModuleList()
-        width = channels
-        for stage in range(3):
-            if stage > 0:
-                self.layers.append(ResidualReduction(width, 2 * width))
-                width *= 2
-            self.layers.extend(NB201SearchCell(width, affine) for _ in range(cells_per_stage))
-        self.lastact = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(inplace=False))
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(width, num_classes)
+        self.stem = parts.stem
+        self.layers = nn.ModuleList(parts.layers)
+        self.lastact = parts.lastact
+        self.pool = parts.pool
+        self.classifier = parts.classifier
         self._init_alphas()
 
     def forward(self, x: torch.Tensor, path: Path) -> torch.Tensor:
@@ -255,8 +254,7 @@ class NB201Supernet(Supernet):
         x = self.stem(x)
         for layer in self.layers:
             x = layer(x, choice) if isinstance(layer, NB201SearchCell) else layer(x)
-        x = self.lastact(x)
-        return self.classifier(torch.flatten(self.pool(x), 1))
+        return classify(x, self.lastact, self.pool, self.classifier)
 
     def path_of(self, arch: Architecture) -> dict[str, EdgeChoice]:
         ops = self.operations

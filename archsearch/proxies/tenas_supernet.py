@@ -34,7 +34,7 @@ from torch import nn
 
 from archsearch.proxies.activations import _relu_codes
 from archsearch.space.nb201 import EDGES, NUM_NODES, OPERATIONS
-from archsearch.space.nb201_network import ResidualReduction, _edge
+from archsearch.space.nb201_network import _edge, classify, nb201_skeleton
 
 
 class PrunableCell(nn.Module):
@@ -65,8 +65,8 @@ class PrunableCell(nn.Module):
 
 
 class PrunableSupernet(nn.Module):
-    """The NAS-Bench-201 skeleton (stem, 3 stages of N cells, residual reductions, BN-ReLU,
-    pooling, classifier) over :class:`PrunableCell` s that share one ``alive`` mask.
+    """The NAS-Bench-201 skeleton (:func:`~archsearch.space.nb201_network.nb201_skeleton`)
+    over :class:`PrunableCell` s that share one ``alive`` mask.
 
     ``stem=False`` feeds the input straight to the first cell, which then needs
     ``in_channels == channels`` (TE-NAS's thin network for linear regions: C=1, no stem).
@@ -84,25 +84,19 @@ class PrunableSupernet(nn.Module):
         if not stem and in_channels != channels:
             raise ValueError(f"without a stem, in_channels ({in_channels}) must equal channels")
         self.alive = np.ones((len(EDGES), len(OPERATIONS)), dtype=bool)
-        self.stem = (
-            nn.Sequential(
-                nn.Conv2d(in_channels, channels, 3, padding=1, bias=False),
-                nn.BatchNorm2d(channels),
-            )
-            if stem
-            else nn.Identity()
+        parts = nb201_skeleton(
+            in_channels,
+            num_classes,
+            lambda width: PrunableCell(width, self.alive),
+            channels=channels,
+            cells_per_stage=cells_per_stage,
+            stem=stem,
         )
-        layers: list[nn.Module] = []
-        width = channels
-        for stage in range(3):
-            if stage > 0:
-                layers.append(ResidualReduction(width, 2 * width))
-                width *= 2
-            layers.extend(PrunableCell(width, self.alive) for _ in range(cells_per_stage))
-        self.cells = nn.Sequential(*layers)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(inplace=False))
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(width, num_classes)
+        self.stem = parts.stem
+        self.cells = nn.Sequential(*parts.layers)
+        self.lastact = parts.lastact
+        self.global_pooling = parts.pool
+        self.classifier = parts.classifier
         # TE-NAS measures in training mode only: batch statistics, never running ones (and no
         # buffer updates, which torch.func transforms refuse)
         for m in self.modules():
@@ -118,8 +112,8 @@ class PrunableSupernet(nn.Module):
         self.alive[...] = alive
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.lastact(self.cells(self.stem(x)))
-        return self.classifier(torch.flatten(self.global_pooling(x), 1))
+        features = self.cells(self.stem(x))
+        return classify(features, self.lastact, self.global_pooling, self.classifier)
 
 
 def kaiming_init(model: nn.Module, mode: str) -> None:

@@ -3,10 +3,10 @@
 from archsearch.space.base import Architecture, Decision, SearchSpace
 from archsearch.space.darts import DARTSSpace
 from archsearch.space.define_by_run import DefineByRunSpace, choice, fixed_choices
+from archsearch.space.nasbench_graph import NASBenchGraphSpace
 from archsearch.space.nb201 import NB201Space
 from archsearch.space.registry import SPACES
-from archsearch.tables.generic import TableSpace
-from archsearch.tables.nasbench_graph import NASBenchGraphSpace
+from archsearch.space.table import TableSpace
 
 
 def make_space(name: str, **options: object) -> SearchSpace:

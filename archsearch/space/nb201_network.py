@@ -5,6 +5,10 @@ channels joined by two residual reduction blocks (a ResNet basic block at stride
 BN-ReLU, global average pooling and a linear classifier. The parameter count of a faithful
 build equals the benchmark's published count exactly, which is what the tests check.
 
+:func:`nb201_skeleton` builds that skeleton around any cell, so the stand-alone network
+here, the weight-sharing supernet (``archsearch.oneshot.supernet``) and TE-NAS's pruning
+supernet (``archsearch.proxies.tenas_supernet``) are one network with three kinds of cell.
+
 This module imports only ``torch``: a model exported by archsearch must load in plain
 PyTorch, with no archsearch on the reader's path. The forward pass has no data-dependent
 control flow, so ``torch.export.export`` traces it.
@@ -12,7 +16,8 @@ control flow, so ``torch.export.export`` traces it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -115,6 +120,70 @@ class ResidualReduction(nn.Module):
         return self.shortcut(x) + self.conv_b(self.conv_a(x))
 
 
+class Skeleton(NamedTuple):
+    """The parts of an NB201 network, built in this order (which fixes the seeded weights).
+
+    ``layers`` are the cells and the two reductions in forward order; a network stores the
+    parts under its own attribute names, which are its state-dict keys.
+    """
+
+    stem: nn.Module
+    layers: list[nn.Module]
+    lastact: nn.Module
+    pool: nn.Module
+    classifier: nn.Module
+
+
+def nb201_skeleton(
+    in_channels: int,
+    num_classes: int,
+    make_cell: Callable[[int], nn.Module],
+    channels: int = 16,
+    cells_per_stage: int = 5,
+    stem: bool = True,
+) -> Skeleton:
+    """The NAS-Bench-201 skeleton around ``make_cell(width)``: one definition of the stem,
+    the stages and the head for every network of the space (fixed, mixed or pruning cells).
+
+    ``stem=False`` puts an identity in the stem's place (TE-NAS's thin linear-region network
+    feeds its 1-channel input straight to the first cell).
+
+    Raises:
+        ValueError: for a non-positive size.
+    """
+    sizes = {
+        "in_channels": in_channels,
+        "num_classes": num_classes,
+        "channels": channels,
+        "cells_per_stage": cells_per_stage,
+    }
+    bad = {k: v for k, v in sizes.items() if v <= 0}
+    if bad:
+        raise ValueError(f"NB201 network sizes must be positive, got {bad}")
+    first: nn.Module = nn.Identity()
+    if stem:
+        first = nn.Sequential(
+            nn.Conv2d(in_channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+        )
+    layers: list[nn.Module] = []
+    width = channels
+    for stage in range(3):
+        if stage > 0:
+            layers.append(ResidualReduction(width, 2 * width))
+            width *= 2
+        layers.extend(make_cell(width) for _ in range(cells_per_stage))
+    lastact = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(inplace=False))
+    return Skeleton(first, layers, lastact, nn.AdaptiveAvgPool2d(1), nn.Linear(width, num_classes))
+
+
+def classify(
+    features: torch.Tensor, lastact: nn.Module, pool: nn.Module, head: nn.Module
+) -> torch.Tensor:
+    """The skeleton's head on the last cell's output: BN-ReLU, global pooling, classifier."""
+    return head(torch.flatten(pool(lastact(features)), 1))
+
+
 class NB201Network(nn.Module):
     """The NAS-Bench-201 network for one cell (Dong & Yang, ICLR 2020).
 
@@ -139,33 +208,21 @@ class NB201Network(nn.Module):
         cells_per_stage: int = 5,
     ) -> None:
         super().__init__()
-        sizes = {
-            "in_channels": in_channels,
-            "num_classes": num_classes,
-            "channels": channels,
-            "cells_per_stage": cells_per_stage,
-        }
-        bad = {k: v for k, v in sizes.items() if v <= 0}
-        if bad:
-            raise ValueError(f"NB201Network sizes must be positive, got {bad}")
         cell = [[str(op) for op in node] for node in cell]
         self.cell = cell
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, channels, 3, padding=1, bias=False),
-            nn.BatchNorm2d(channels),
+        parts = nb201_skeleton(
+            in_channels,
+            num_classes,
+            lambda width: NB201Cell(cell, width),
+            channels=channels,
+            cells_per_stage=cells_per_stage,
         )
-        layers: list[nn.Module] = []
-        width = channels
-        for stage in range(3):
-            if stage > 0:
-                layers.append(ResidualReduction(width, 2 * width))
-                width *= 2
-            layers.extend(NB201Cell(cell, width) for _ in range(cells_per_stage))
-        self.cells = nn.Sequential(*layers)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(inplace=False))
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(width, num_classes)
+        self.stem = parts.stem
+        self.cells = nn.Sequential(*parts.layers)
+        self.lastact = parts.lastact
+        self.global_pooling = parts.pool
+        self.classifier = parts.classifier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.lastact(self.cells(self.stem(x)))
-        return self.classifier(torch.flatten(self.global_pooling(x), 1))
+        features = self.cells(self.stem(x))
+        return classify(features, self.lastact, self.global_pooling, self.classifier)

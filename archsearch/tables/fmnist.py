@@ -35,7 +35,6 @@ import csv
 import json
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +43,7 @@ import numpy as np
 from archsearch.errors import DataError, InvalidArchitectureError
 from archsearch.space.base import Architecture
 from archsearch.space.nb201 import NB201Space
+from archsearch.tables.base import Table, load_cached
 
 COLUMNS: tuple[str, ...] = (
     "index",
@@ -61,7 +61,7 @@ ACCURACIES: tuple[str, ...] = ("fmnist_valid", "fmnist_test")
 
 
 @dataclass(frozen=True)
-class FMNISTTable:
+class FMNISTTable(Table):
     """Validated results of the Fashion-MNIST table, in file order.
 
     ``archs`` holds the architecture strings, ``indices`` their NAS-Bench-201 indices and
@@ -83,6 +83,10 @@ class FMNISTTable:
     def __len__(self) -> int:
         return len(self.archs)
 
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return tuple(self.columns)
+
     def column(self, name: str) -> np.ndarray:
         try:
             return self.columns[name]
@@ -90,6 +94,10 @@ class FMNISTTable:
             raise DataError(
                 f"table {self.path} has no column {name!r}; columns: {sorted(self.columns)}"
             ) from None
+
+    def row(self, arch: Architecture | str) -> int:
+        """The protocol's name for :meth:`position`."""
+        return self.position(arch)
 
     def architectures(self) -> list[Architecture]:
         """The rows' architectures, in file order."""
@@ -113,15 +121,11 @@ class FMNISTTable:
 
 
 def load_fmnist_table(path: str | Path) -> FMNISTTable:
-    """Load and validate a Fashion-MNIST table (cached per resolved path and mtime)."""
-    resolved = Path(path).expanduser().resolve()
-    if not resolved.is_file():
-        raise DataError(f"Fashion-MNIST table not found: {path}")
-    return _load(str(resolved), resolved.stat().st_mtime_ns)
+    """Load and validate a Fashion-MNIST table (cached per resolved path, mtime and size)."""
+    return load_cached(_load, path, "Fashion-MNIST table")
 
 
-@lru_cache(maxsize=4)
-def _load(path: str, _mtime: int) -> FMNISTTable:
+def _load(path: str) -> FMNISTTable:
     space = NB201Space()
     archs: list[str] = []
     indices: list[int] = []

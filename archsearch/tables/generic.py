@@ -1,353 +1,79 @@
-"""A generic tabular benchmark: any CSV of decisions and metrics is a space and an evaluator.
+"""A generic tabular benchmark: any CSV of decisions and metrics is a space and a table.
 
-A table such as::
-
-    depth,width,kernel,val_acc,test_acc,latency_ms
-    2,16,3,81.2,80.9,1.4
-    2,16,5,82.0,81.5,1.9
-    ...
-
-has one column per decision and one or more metric columns. :class:`TableSpace` (space
-``"table"``) searches the rows, :class:`~archsearch.evaluate.table.TableEvaluator`
-(evaluator ``"table"``) looks their metrics up. An architecture is a row: the space is
-*constrained* to the assignments the table holds, samples uniformly over rows and mutates
-to rows that differ in one decision, so a strategy never proposes a missing one.
-
-Values keep their type: a column whose every value is an integer holds ints, one whose every
-value is a number holds floats, any other column holds strings. Bad files fail on load with
-a :class:`~archsearch.errors.DataError` naming the file, line and column: unreadable files,
-ragged rows, unknown columns, non-numeric metric values (write ``nan`` for a failed
-training; the evaluator reports it as failed), and duplicate rows (two rows with the same
-decisions would make the benchmark ambiguous).
+The rows of the file are searched by :class:`~archsearch.space.table.TableSpace` (space
+``"table"``, which lives with the other spaces so that spaces never import tables) and looked
+up by :class:`GenericTable` (this protocol's view) or by
+:class:`~archsearch.evaluate.table.TableEvaluator` (evaluator ``"table"``). The raw file,
+:class:`~archsearch.space.files.CSVTable`, and :func:`read_table` are re-exported here, where
+callers have always imported them.
 """
 
 from __future__ import annotations
 
-import csv
-import math
-import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from archsearch.errors import DataError, InvalidArchitectureError
-from archsearch.space.base import Architecture, Choice, Decision, SearchSpace
-from archsearch.space.registry import SPACES
+from archsearch.errors import DataError
+from archsearch.space.base import Architecture, Choice
+from archsearch.space.files import CSVTable, read_table
+from archsearch.space.table import TableSpace
+from archsearch.tables.base import Table
 
-_INT = re.compile(r"[+-]?\d+")
+__all__ = ["CSVTable", "GenericTable", "TableSpace", "load_generic_table", "read_table"]
 
 
 @dataclass(frozen=True)
-class CSVTable:
-    """A CSV file as read: header and rows of stripped strings (validated for shape)."""
+class GenericTable(Table):
+    """A CSV table as the table protocol: the rows of ``space``, every numeric column that is
+    not a decision as a metric (``nan`` stays ``nan``: a failed evaluation)."""
 
-    path: str
-    header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    lines: tuple[int, ...]  # each row's line number in the file (blank lines are skipped)
-    _parsed: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False, compare=False)
+    data: CSVTable
+    space: TableSpace
+    _metrics: dict[str, np.ndarray] = field(init=False, repr=False, compare=False)
 
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def position(self, column: str) -> int:
-        try:
-            return self.header.index(column)
-        except ValueError:
-            raise DataError(
-                f"table {self.path} has no column {column!r}; columns: {list(self.header)}"
-            ) from None
-
-    def raw(self, column: str) -> list[str]:
-        j = self.position(column)
-        return [row[j] for row in self.rows]
-
-    def values(self, column: str) -> list[Choice]:
-        """The column's values as ints, floats or strings (the narrowest type all fit)."""
-        key = ("values", column)
-        if key not in self._parsed:  # tables are cached, so parse each column once
-            self._parsed[key] = _typed(self.raw(column))
-        return list(self._parsed[key])
-
-    def metric(self, column: str) -> np.ndarray:
-        """The column as floats; a DataError names the first non-numeric value and its line."""
-        key = ("metric", column)
-        if key not in self._parsed:
-            self._parsed[key] = self._metric(column)
-        return self._parsed[key].copy()
-
-    def _metric(self, column: str) -> np.ndarray:
-        out = np.empty(len(self.rows))
-        for i, text in enumerate(self.raw(column)):
-            try:
-                out[i] = float(text)
-            except ValueError:
-                raise DataError(
-                    f"table {self.path}, line {self.lines[i]}: metric column {column!r} holds "
-                    f"{text!r}, not a number (write nan for a failed evaluation)"
-                ) from None
-        return out
-
-    def is_numeric(self, column: str) -> bool:
-        try:
-            self.metric(column)
-        except DataError:
-            return False
-        return True
-
-
-def read_table(path: str | Path) -> CSVTable:
-    """Read a CSV table (cached per resolved path, size and modification time)."""
-    resolved = Path(path).expanduser().resolve()
-    if not resolved.is_file():
-        raise DataError(f"table not found: {path}")
-    stat = resolved.stat()
-    return _read(str(resolved), stat.st_mtime_ns, stat.st_size)
-
-
-@lru_cache(maxsize=8)
-def _read(path: str, _mtime: int, _size: int) -> CSVTable:
-    try:
-        with open(path, newline="") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if not header:
-                raise DataError(f"table {path} is empty (expected a header line)")
-            header = [h.strip() for h in header]
-            if "" in header or len(set(header)) != len(header):
-                raise DataError(
-                    f"table {path} needs distinct, non-empty column names, got {header}"
-                )
-            rows, lines = [], []
-            for line, row in enumerate(reader, start=2):
-                if not row or all(not v.strip() for v in row):
-                    continue  # blank line
-                if len(row) != len(header):
-                    raise DataError(
-                        f"table {path}, line {line}: {len(row)} fields, header has {len(header)}"
-                    )
-                rows.append(tuple(v.strip() for v in row))
-                lines.append(line)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"cannot read table {path}: {exc}") from None
-    if not rows:
-        raise DataError(f"table {path} has a header but no rows")
-    return CSVTable(path=path, header=tuple(header), rows=tuple(rows), lines=tuple(lines))
-
-
-def _typed(texts: Sequence[str]) -> list[Choice]:
-    if all(_INT.fullmatch(t) for t in texts):
-        return [int(t) for t in texts]
-    try:
-        floats = [float(t) for t in texts]
-    except ValueError:
-        return list(texts)
-    if all(math.isfinite(v) for v in floats):
-        return floats
-    return list(texts)  # "nan" or "inf" as a choice is a label, not a number
-
-
-def _sort_key(value: Choice) -> tuple[int, Any]:
-    return (0, value) if isinstance(value, int | float) else (1, str(value))
-
-
-@SPACES.register("table")
-class TableSpace(SearchSpace):
-    """The rows of a CSV table as a search space; see the module docstring.
-
-    ``decisions`` names the decision columns: ``None`` (every column that is not a metric),
-    a list of column names (choices inferred: the distinct values, sorted), or a mapping from
-    column name to declared choices (their order is kept; rows holding a value outside them
-    are left out of the space). ``objective``, ``reported`` and ``metrics`` name the columns
-    that are *not* decisions, so that inference can leave them out.
-    """
-
-    name = "table"
-    constrained = True
-
-    def __init__(
-        self,
-        table: str,
-        decisions: Sequence[str] | Mapping[str, Sequence[Choice]] | None = None,
-        objective: str | None = None,
-        reported: str | None = None,
-        metrics: Sequence[str] | None = None,
-    ) -> None:
-        data = read_table(table)
-        self.table_path = data.path
-        self.objective = objective
-        self.reported = reported
-        self.metrics = list(metrics or [])
-        not_decisions = [c for c in (objective, reported, *self.metrics) if c is not None]
-        for column in not_decisions:
-            data.position(column)
-        if objective is not None:
-            data.metric(objective)  # fail now on a non-numeric objective, not mid-search
-        self.declared = isinstance(decisions, Mapping)
-        if decisions is None:
-            labels = [c for c in data.header if c not in not_decisions]
-            _check_inferred(data, labels)
-        elif isinstance(decisions, str):
-            raise InvalidArchitectureError(
-                f"decisions must be a list of column names, got the string {decisions!r}"
-            )
-        else:
-            labels = list(decisions)
-        if not labels:
-            raise DataError(f"table {data.path}: no decision columns (columns: {data.header})")
-        clash = [c for c in labels if c in not_decisions]
-        if clash:
-            raise DataError(f"columns {clash} are named both as decisions and as metrics")
-
-        columns = {label: data.values(label) for label in labels}
-        if isinstance(decisions, Mapping):
-            choices = {label: _declared(data, label, decisions[label]) for label in labels}
-        else:
-            choices = {label: sorted(set(columns[label]), key=_sort_key) for label in labels}
-        super().__init__([Decision(label, tuple(choices[label])) for label in labels])
-
-        lookup = [{v: k for k, v in enumerate(choices[label])} for label in labels]
-        self._rows: dict[tuple[int, ...], int] = {}
-        for r in range(len(data)):
-            try:
-                key = tuple(lookup[j][columns[label][r]] for j, label in enumerate(labels))
-            except KeyError:
-                continue  # a value outside the declared choices: not in this space
-            if key in self._rows:
-                first = self._rows[key]
-                values = {label: columns[label][r] for label in labels}
-                raise DataError(
-                    f"table {data.path}: lines {data.lines[first]} and {data.lines[r]} repeat "
-                    f"the decisions {values}; each architecture needs exactly one row"
-                )
-            self._rows[key] = r
-        if not self._rows:
-            raise DataError(f"table {data.path}: no row matches the declared choices")
-        self._keys = np.array(sorted(self._rows), dtype=np.int64)
-        self._siblings: list[dict[tuple[int, ...], list[int]]] | None = None
-        self._decisions_option = (
-            {label: list(choices[label]) for label in labels} if self.declared else labels
-        )
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "table": self.table_path,
-            "decisions": self._decisions_option,
-            "objective": self.objective,
-            "reported": self.reported,
-            "metrics": self.metrics,
+    def __post_init__(self) -> None:
+        decisions = {d.label for d in self.space.decisions}
+        metrics = {
+            c: self.data.metric(c)
+            for c in self.data.header
+            if c not in decisions and self.data.is_numeric(c)
         }
+        object.__setattr__(self, "_metrics", metrics)
 
-    # ------------------------------------------------------------ membership
-    def _key(self, arch: Architecture) -> tuple[int, ...]:
-        return tuple(d.index(arch[d.label]) for d in self.decisions)
+    @property
+    def path(self) -> str:  # type: ignore[override]
+        return self.data.path
 
-    def is_valid(self, arch: Architecture) -> bool:
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return tuple(self._metrics)
+
+    def column(self, name: str) -> np.ndarray:
         try:
-            return self._key(arch) in self._rows
-        except InvalidArchitectureError:
-            return False
+            return self._metrics[name]
+        except KeyError:
+            raise DataError(
+                f"table {self.path} has no metric column {name!r}; metrics: {list(self._metrics)}"
+            ) from None
 
     def row(self, arch: Architecture) -> int:
-        """The architecture's row (0 = the first after the header; ``lines`` has its line)."""
-        try:
-            return self._rows[self._key(arch)]
-        except KeyError:
-            raise InvalidArchitectureError(
-                f"{arch} is not a row of table {self.table_path}"
-            ) from None
+        return self.space.row(arch)
 
-    # ------------------------------------------------------------- exploration
-    def sample(self, rng: np.random.Generator) -> Architecture:
-        """A uniformly random row (no rejection: a sparse table would reject most draws)."""
-        return self._from_indices(self._keys[int(rng.integers(len(self._keys)))])
-
-    def neighbours(self, arch: Architecture) -> list[Architecture]:
-        """Rows that differ from ``arch`` in exactly one decision, decision by decision."""
-        key = self._key(arch)
-        siblings = self._sibling_index()
-        result = []
-        for j, index in enumerate(siblings):
-            rest = key[:j] + key[j + 1 :]
-            for value in index.get(rest, ()):
-                if value != key[j]:
-                    result.append(self._from_indices(rest[:j] + (value,) + rest[j:]))
-        return result
-
-    def mutate(self, arch: Architecture, rng: np.random.Generator) -> Architecture:
-        """A uniformly chosen row among the nearest others: one decision away when any is.
-
-        In a sparse table most rows have no row one decision away; then the nearest rows in
-        Hamming distance take their place, so that a mutation still moves (a strategy that
-        mutates would otherwise propose the parent again and again).
-        """
-        options = self.neighbours(arch)
-        if options:
-            return options[int(rng.integers(len(options)))]
-        distance = (self._keys != np.array(self._key(arch))).sum(axis=1)
-        distance[distance == 0] = len(self.decisions) + 1
-        nearest = np.flatnonzero(distance == distance.min())
-        if distance.min() > len(self.decisions):
-            return arch  # a one-row table
-        return self._from_indices(self._keys[nearest[int(rng.integers(len(nearest)))]])
-
-    def _sibling_index(self) -> list[dict[tuple[int, ...], list[int]]]:
-        # per decision j: the other decisions' values -> the values of j found with them
-        if self._siblings is None:
-            self._siblings = [{} for _ in self.decisions]
-            for key in self._rows:
-                for j, index in enumerate(self._siblings):
-                    index.setdefault(key[:j] + key[j + 1 :], []).append(key[j])
-        return self._siblings
-
-    def size(self) -> int:
-        return len(self._rows)
-
-    def enumerate(self) -> Iterator[Architecture]:
-        """Every row, in the lexicographic order of choice indices."""
-        for key in self._keys:
-            yield self._from_indices(key)
+    def __len__(self) -> int:
+        return len(self.data)
 
 
-def _declared(data: CSVTable, label: str, declared: Sequence[Choice]) -> list[Choice]:
-    """Declared choices, read with the column's type (a declared ``"3"`` matches an int 3)."""
-    if isinstance(declared, str) or not isinstance(declared, Sequence) or not declared:
-        raise InvalidArchitectureError(
-            f"declared choices of {label!r} must be a non-empty list, got {declared!r}"
-        )
-    present = data.values(label)
-    if present and isinstance(present[0], int | float):
-        try:
-            cast = int if isinstance(present[0], int) else float
-            return [cast(v) for v in declared]
-        except (TypeError, ValueError):
-            raise DataError(
-                f"column {label!r} of {data.path} holds numbers; declared choices {declared!r} "
-                f"are not all numbers"
-            ) from None
-    return [str(v) for v in declared]
-
-
-def _check_inferred(data: CSVTable, labels: list[str]) -> None:
-    """Catch an unnamed metric column taken for a decision: every value distinct, and floats.
-
-    Inference takes every column not named as a metric, so a forgotten ``latency`` column
-    would silently become a decision with one choice per row.
-    """
-    if len(labels) < 2:
-        return
-    for label in labels:
-        values = data.values(label)
-        if not isinstance(values[0], float):  # a column is all floats or none
-            continue
-        floats = any(not v.is_integer() for v in values)
-        if floats and len(set(values)) == len(values):
-            raise DataError(
-                f"column {label!r} of {data.path} has a different number on every row, like a "
-                f"metric: name it in metrics=[...] (or give decisions=[...] explicitly)"
-            )
+def load_generic_table(
+    path: str | Path,
+    decisions: Sequence[str] | Mapping[str, Sequence[Choice]] | None = None,
+    objective: str | None = None,
+    reported: str | None = None,
+    metrics: Sequence[str] | None = None,
+) -> GenericTable:
+    """Load a CSV table and its space (the file is cached as every table file is); the
+    options are :class:`TableSpace`'s."""
+    space = TableSpace(str(path), decisions, objective, reported, metrics)
+    return GenericTable(read_table(space.table_path), space)

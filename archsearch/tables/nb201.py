@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ import numpy as np
 from archsearch.errors import DataError, InvalidArchitectureError
 from archsearch.space.base import Architecture
 from archsearch.space.nb201 import NB201Space
+from archsearch.tables.base import Table, load_cached
 
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16")
 _ALIASES = {"imagenet16-120": "imagenet16", "ImageNet16-120": "imagenet16"}
@@ -33,12 +33,19 @@ def dataset_name(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class NB201Table:
-    """Validated, array-backed NAS-Bench-201 results, indexed by the benchmark's index."""
+class NB201Table(Table):
+    """Validated, array-backed NAS-Bench-201 results; the row of a cell is its index."""
 
     path: str
     columns: dict[str, np.ndarray]  # column name -> float array in index order
     space: NB201Space
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return tuple(self.columns)
+
+    def row(self, arch: Architecture) -> int:
+        return self.space.index(arch)
 
     def query(self, arch: Architecture, column: str) -> float:
         return float(self.columns[column][self.space.index(arch)])
@@ -54,16 +61,11 @@ class NB201Table:
 
 
 def load_nb201_table(path: str | Path) -> NB201Table:
-    """Load and validate a NAS-Bench-201 CSV (cached per resolved path)."""
-    resolved = Path(path).expanduser().resolve()
-    stat = resolved.stat() if resolved.is_file() else None
-    if stat is None:
-        raise DataError(f"NAS-Bench-201 table not found: {path}")
-    return _load(str(resolved), stat.st_mtime_ns)
+    """Load and validate a NAS-Bench-201 CSV (cached per resolved path, mtime and size)."""
+    return load_cached(_load, path, "NAS-Bench-201 table")
 
 
-@lru_cache(maxsize=4)
-def _load(path: str, _mtime: int) -> NB201Table:
+def _load(path: str) -> NB201Table:
     space = NB201Space()
     size = 5**6
     try:
