@@ -15,10 +15,12 @@ import platform
 import sys
 import time
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from archsearch.errors import ArchsearchError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: input shape and number of classes of the NAS-Bench-201 networks per dataset
 NB201_DATASETS = {
@@ -90,6 +92,8 @@ def _device(name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from archsearch.proxies import (
         diagnose_estimators,
         fit_proxy_weights,

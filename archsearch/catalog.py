@@ -1,0 +1,76 @@
+"""Where every built-in component lives, so that names can be listed without importing them.
+
+Importing a component's module can cost seconds (most of them import torch); the command
+line's ``list`` and ``--help`` must not pay that. Each entry maps ``kind -> name ->
+"module:attribute"``; :class:`archsearch.registry.Registry` imports the module on the first
+``get(name)``, and the module's ``@REGISTRY.register(name)`` decorator then registers it.
+``tests/test_startup.py`` checks that this table and the decorators agree.
+
+This module imports nothing: add a line here whenever a built-in component is registered.
+"""
+
+from __future__ import annotations
+
+BUILTIN: dict[str, dict[str, str]] = {
+    "dataset": {
+        "digits": "archsearch.data.datasets:digits",
+        "fashion-mnist": "archsearch.data.datasets:fashion_mnist",
+    },
+    "evaluator": {
+        "nasbench-graph-table": "archsearch.evaluate.table:NASBenchGraphEvaluator",
+        "nb201-table": "archsearch.evaluate.tabular:NB201TableEvaluator",
+        "supernet": "archsearch.oneshot.evaluator:SupernetEvaluator",
+        "table": "archsearch.evaluate.table:TableEvaluator",
+        "train": "archsearch.evaluate.train:TrainingEvaluator",
+    },
+    "oneshot": {
+        "darts": "archsearch.oneshot.differentiable:DARTS",
+        "enas": "archsearch.oneshot.enas:ENAS",
+        "gdas": "archsearch.oneshot.differentiable:GDAS",
+        "rsps": "archsearch.oneshot.spos:RSPS",
+        "spos": "archsearch.oneshot.spos:SPOS",
+    },
+    "predictor": {
+        "gates": "archsearch.predict.gates:GATESPredictor",
+        "gp": "archsearch.predict.gp:GaussianProcess",
+        "lightgbm": "archsearch.predict.trees:GradientBoostedTrees",
+        "mlp-ensemble": "archsearch.predict.mlp:MLPEnsemble",
+    },
+    # proxies register a Proxy wrapping the function named here
+    "proxy": {
+        "fisher": "archsearch.proxies.pruning:fisher",
+        "flops": "archsearch.proxies.cost:flops",
+        "grad_norm": "archsearch.proxies.pruning:grad_norm",
+        "grasp": "archsearch.proxies.pruning:grasp",
+        "jacob_cov": "archsearch.proxies.activations:jacob_cov",
+        "l2_norm": "archsearch.proxies.pruning:l2_norm",
+        "linear_regions": "archsearch.proxies.activations:linear_regions",
+        "naswot": "archsearch.proxies.activations:naswot",
+        "ntk": "archsearch.proxies.per_sample:ntk",
+        "params": "archsearch.proxies.cost:params",
+        "snip": "archsearch.proxies.pruning:snip",
+        "synflow": "archsearch.proxies.pruning:synflow",
+        "zen": "archsearch.proxies.activations:zen",
+        "zico": "archsearch.proxies.per_sample:zico",
+    },
+    "space": {
+        "darts": "archsearch.space.darts:DARTSSpace",
+        "define-by-run": "archsearch.space.define_by_run:DefineByRunSpace",
+        "nasbench-graph": "archsearch.tables.nasbench_graph:NASBenchGraphSpace",
+        "nb201": "archsearch.space.nb201:NB201Space",
+        "table": "archsearch.tables.generic:TableSpace",
+    },
+    "strategy": {
+        "bananas": "archsearch.strategy.bananas:BANANAS",
+        "bohb": "archsearch.strategy.bohb:BOHB",
+        "evolution": "archsearch.strategy.evolution:RegularizedEvolution",
+        "hyperband": "archsearch.strategy.hyperband:Hyperband",
+        "local": "archsearch.strategy.local_search:LocalSearch",
+        "naswot": "archsearch.strategy.training_free:NASWOTSearch",
+        "predictor-evolution": "archsearch.strategy.predictor_evolution:PredictorGuidedEvolution",
+        "random": "archsearch.strategy.random_search:RandomSearch",
+        "reinforce": "archsearch.strategy.reinforce:Reinforce",
+        "tenas": "archsearch.strategy.training_free:TENAS",
+        "warmstart": "archsearch.strategy.training_free:ProxyWarmStart",
+    },
+}
