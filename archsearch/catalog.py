@@ -56,9 +56,9 @@ BUILTIN: dict[str, dict[str, str]] = {
     "space": {
         "darts": "archsearch.space.darts:DARTSSpace",
         "define-by-run": "archsearch.space.define_by_run:DefineByRunSpace",
-        "nasbench-graph": "archsearch.tables.nasbench_graph:NASBenchGraphSpace",
+        "nasbench-graph": "archsearch.space.nasbench_graph:NASBenchGraphSpace",
         "nb201": "archsearch.space.nb201:NB201Space",
-        "table": "archsearch.tables.generic:TableSpace",
+        "table": "archsearch.space.table:TableSpace",
     },
     "strategy": {
         "bananas": "archsearch.strategy.bananas:BANANAS",

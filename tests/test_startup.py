@@ -112,7 +112,8 @@ def test_every_catalog_entry_registers_itself_under_its_name_and_kind(kind):
 def test_the_catalog_lists_every_built_in_component():
     catalog = {f"{kind}/{name}" for kind, table in BUILTIN.items() for name in table}
     assert _fully_imported() == catalog
-    assert list_components() == sorted(catalog | _fully_imported())
+    # other test modules may have registered components of their own in this process
+    assert set(list_components()) >= catalog
 
 
 @pytest.fixture
