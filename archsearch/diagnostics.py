@@ -9,7 +9,8 @@ is better" on both sides.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from itertools import combinations
 
 import numpy as np
 from scipy import stats
@@ -103,3 +104,78 @@ def noise_ceiling(kendall_between_runs: float, runs_averaged: int = 1) -> float:
     rho = max(0.0, float(np.sin(np.pi * kendall_between_runs / 2)))
     reliability = runs_averaged * rho / (1 + (runs_averaged - 1) * rho)
     return float(2 / np.pi * np.arcsin(np.sqrt(reliability)))
+
+
+def rank_in_table(values: Sequence[float], value: float) -> dict[str, float]:
+    """Where ``value`` falls among a table's ``values`` (higher is better): the rows strictly
+    better, and the top share it reaches (``(better + 1) / rows``, in percent).
+
+    A searched architecture's accuracy means little alone; its place among all the table's
+    architectures says how good the search was, and works for a retrained architecture the
+    table does not hold.
+    """
+    v = np.asarray(values, dtype=float)
+    better = int((v > value).sum())
+    return {"rows_better": better, "top_percent": round(100.0 * (better + 1) / len(v), 2)}
+
+
+def kendall_shared(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[float, int]:
+    """Kendall's tau of two estimators (or tables) keyed by architecture, over the keys both
+    hold, and how many they share: tables of different sizes compare on their overlap."""
+    shared = sorted(set(a) & set(b))
+    return kendall_tau([a[s] for s in shared], [b[s] for s in shared]), len(shared)
+
+
+def replicate_mean(
+    columns: Mapping[str, Mapping[str, float]], names: Sequence[str]
+) -> dict[str, float]:
+    """The mean of replicate runs (tables with the same recipe, other seeds) over the
+    architectures they all hold: a less noisy ground truth than any one run."""
+    shared = set.intersection(*(set(columns[n]) for n in names))
+    return {a: float(np.mean([columns[n][a] for n in names])) for a in shared}
+
+
+def replicate_agreement(
+    columns: Mapping[str, Mapping[str, float]], names: Sequence[str]
+) -> dict[str, float]:
+    """How far replicate runs agree, and what that allows any estimator to reach.
+
+    ``kendall_between_runs`` is the mean Kendall's tau over the pairs of ``names`` (each pair
+    on the architectures it shares); ``ceiling_one_run`` and ``ceiling_mean`` are
+    :func:`noise_ceiling` against one run and against the mean of all ``names``; ``cells``
+    counts the architectures all of them hold.
+    """
+    names = list(names)
+    if len(set(names)) < 2:
+        raise ValueError(f"replicate agreement needs two or more runs, got {names}")
+    between = [kendall_shared(columns[a], columns[b])[0] for a, b in combinations(names, 2)]
+    tau = float(np.mean(between))
+    return {
+        "kendall_between_runs": tau,
+        "ceiling_one_run": noise_ceiling(tau),
+        "ceiling_mean": noise_ceiling(tau, len(names)),
+        "cells": len(replicate_mean(columns, names)),
+    }
+
+
+def seed_noise(first: Sequence[float], second: Sequence[float]) -> dict[str, float]:
+    """The noise of a ground truth measured twice (the same rows, another training seed).
+
+    Kendall's tau between the runs bounds what any estimator can reach against one run;
+    ``kendall_ceiling_noise_free`` is the tau an estimator of each row's noise-free accuracy
+    would reach (:func:`noise_ceiling`); the differences give the noise in accuracy points,
+    beside the spread of the first run.
+    """
+    a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+    if a.shape != b.shape or len(a) < 2:
+        raise ValueError(f"two runs of the same two or more rows needed, got {a.shape}, {b.shape}")
+    difference = b - a
+    between = kendall_tau(a, b)
+    return {
+        "rows": len(a),
+        "kendall_between_seeds": round(between, 3),
+        "kendall_ceiling_noise_free": round(noise_ceiling(between), 3),
+        "abs_difference_mean": round(float(np.abs(difference).mean()), 3),
+        "difference_std": round(float(difference.std(ddof=1)), 3),
+        "table_valid_std": round(float(a.std(ddof=1)), 3),
+    }

@@ -22,9 +22,11 @@ Recipes (a study-configuration fragment: the space and the evaluator that train 
 * ``gpu``: the benchmark's network (C=16, N=5), all 50,000/10,000 train/valid images and the
   full 10,000-image test split, 12 epochs: for when a GPU is lent.
 
-The builder resumes: rows already in ``--out`` are skipped, each new row is appended with one
-write and flushed to disk before the next architecture starts, and a half-written last line
-(a killed run) is dropped on the next start. ``--start``/``--limit`` fill the table in over
+The recipes, the sample and the resumable append live in :mod:`archsearch.tables.build`;
+this script is its command line. The builder resumes: rows already in ``--out`` are
+skipped, each new row is appended with one write and flushed to disk before the next
+architecture starts, and a half-written last line (a killed run) is dropped on the next
+start. ``--start``/``--limit`` fill the table in over
 several runs. Run it as::
 
     nohup python benchmarks/build_fmnist_table.py --recipe cpu --size 300 \
@@ -34,255 +36,26 @@ several runs. Run it as::
 from __future__ import annotations
 
 import argparse
-import csv
-import fcntl
-import io
-import json
-import os
-import platform
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+
+from archsearch.errors import ArchsearchError  # noqa: E402
+from archsearch.tables.build import (  # noqa: E402, F401 (the names the script used to define)
+    RECIPES,
+    SAMPLE_SEED,
+    append_row,
+    build_table,
+    read_done,
+    recipe_json,
+    sample_indices,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "data" / "fmnist_nb201.csv"
-SAMPLE_SEED = 0
-SPACE_SIZE = 5**6
-COLUMNS = (
-    "index",
-    "arch",
-    "fmnist_valid",
-    "fmnist_test",
-    "params",
-    "flops",
-    "train_seconds",
-    "recipe",
-    "seed",
-)
-
-#: Named recipes. ``cpu`` was chosen by measuring a few cells first: see the module docstring.
-RECIPES: dict[str, dict[str, Any]] = {
-    "cpu": {
-        "name": "cpu",
-        "space": {"name": "nb201", "channels": 8, "cells_per_stage": 1},
-        "evaluator": {
-            "name": "train",
-            "dataset": "fashion-mnist",
-            "epochs": 2,
-            "batch_size": 64,
-            "lr": 0.05,
-            "train_size": 4000,
-            "valid_size": 3000,
-            "test_size": 3000,
-            "device": "cpu",
-        },
-    },
-    "cpu-long": {
-        "name": "cpu-long",
-        "space": {"name": "nb201", "channels": 8, "cells_per_stage": 1},
-        "evaluator": {
-            "name": "train",
-            "dataset": "fashion-mnist",
-            "epochs": 4,
-            "batch_size": 64,
-            "lr": 0.05,
-            "train_size": 8000,
-            "valid_size": 3000,
-            "test_size": 3000,
-            "device": "cpu",
-        },
-    },
-    "gpu": {
-        "name": "gpu",
-        "space": {"name": "nb201", "channels": 16, "cells_per_stage": 5},
-        "evaluator": {
-            "name": "train",
-            "dataset": "fashion-mnist",
-            "epochs": 12,
-            "batch_size": 256,
-            "lr": 0.1,
-            "train_size": 50000,
-            "valid_size": 10000,
-            "test_size": 10000,
-            "device": "cuda",
-        },
-    },
-}
-
-
-def sample_indices(size: int, sample_seed: int = SAMPLE_SEED) -> list[int]:
-    """The table's architectures: a prefix of one seeded permutation of all benchmark indices.
-
-    A prefix of a fixed permutation (rather than a fresh ``choice`` per size) keeps the first
-    300 architectures the same when the table is later grown to 500.
-    """
-    if not 0 < size <= SPACE_SIZE:
-        raise ValueError(f"size must be in 1..{SPACE_SIZE}, got {size}")
-    order = np.random.default_rng(sample_seed).permutation(SPACE_SIZE)
-    return [int(i) for i in order[:size]]
-
-
-def recipe_json(recipe: Mapping[str, Any]) -> str:
-    """The recipe as stored in every row: canonical JSON, so equal recipes compare equal."""
-    return json.dumps(recipe, sort_keys=True, separators=(",", ":"))
-
-
-def _csv_line(values: list[Any]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(values)
-    return buffer.getvalue()
-
-
-def read_done(out: Path, recipe: Mapping[str, Any], seed_offset: int = 0) -> set[str]:
-    """Architectures already in ``out``, after repairing a half-written last line.
-
-    Refuses a file written with another recipe, another seed offset or another header: one
-    table, one recipe, one seed per architecture.
-    """
-    if not out.exists():
-        return set()
-    with open(out, "rb+") as f:
-        data = f.read()
-        if data and not data.endswith(b"\n"):  # a run killed in mid-write: drop the partial row
-            cut = data.rfind(b"\n") + 1
-            f.truncate(cut)
-            data = data[:cut]
-    if not data:
-        return set()
-    rows = list(csv.reader(io.StringIO(data.decode())))
-    if tuple(rows[0]) != COLUMNS:
-        raise SystemExit(f"{out}: unexpected header {rows[0]}; expected {list(COLUMNS)}")
-    wanted = recipe_json(recipe)
-    done = set()
-    for line, row in enumerate(rows[1:], start=2):
-        if len(row) != len(COLUMNS):
-            raise SystemExit(f"{out}, line {line}: {len(row)} fields, expected {len(COLUMNS)}")
-        if row[COLUMNS.index("recipe")] != wanted:
-            raise SystemExit(
-                f"{out}, line {line} was trained with another recipe; use another --out"
-            )
-        index, seed = int(row[COLUMNS.index("index")]), int(row[COLUMNS.index("seed")])
-        if seed != index + seed_offset:
-            raise SystemExit(
-                f"{out}, line {line} was trained with seed offset {seed - index}, not "
-                f"{seed_offset}; use another --out"
-            )
-        done.add(row[COLUMNS.index("arch")])
-    return done
-
-
-@contextmanager
-def _locked(out: Path) -> Iterator[None]:
-    """Exclusive lock on ``out`` (created if missing) while reading or appending rows."""
-    with open(out, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
-def append_row(
-    out: Path, values: list[Any], recipe: Mapping[str, Any], seed_offset: int = 0
-) -> bool:
-    """Append one row with a single write and push it to disk (a kill loses at most it).
-
-    Under the file lock, and only if no other builder has written the architecture
-    meanwhile, so builders working on the same table (on disjoint ``--start`` ranges, to
-    use more cores) never interleave or repeat rows. Returns whether the row was written.
-    """
-    with _locked(out):
-        if values[COLUMNS.index("arch")] in read_done(out, recipe, seed_offset):
-            return False
-        new = out.stat().st_size == 0
-        with open(out, "a", newline="") as f:
-            f.write((_csv_line(list(COLUMNS)) if new else "") + _csv_line(values))
-            f.flush()
-            os.fsync(f.fileno())
-    return True
-
-
-Evaluate = Callable[[Any, int], Any]
-
-
-def make_evaluate(recipe: Mapping[str, Any]) -> tuple[Any, Evaluate]:
-    """The recipe's space and a function that trains one architecture with a seed."""
-    from archsearch.components import build_evaluator, build_space
-
-    space = build_space(recipe["space"])
-    evaluator = build_evaluator(recipe["evaluator"])
-    evaluator.check_space(space)
-    return space, lambda arch, seed: evaluator.evaluate(arch, space, seed=seed)
-
-
-def build_table(
-    out: str | Path,
-    recipe: Mapping[str, Any],
-    *,
-    size: int = 300,
-    start: int = 0,
-    limit: int | None = None,
-    sample_seed: int = SAMPLE_SEED,
-    seed_offset: int = 0,
-    log: Callable[[str], None] = print,
-) -> int:
-    """Train the sample's architectures ``start .. start+limit-1`` not yet in ``out``, each
-    with seed = its index + ``seed_offset``.
-
-    Returns the number of rows written by this call. Rows are appended under a lock on
-    ``out`` (see :func:`append_row`), so several builders may fill one table at once.
-    """
-    from archsearch.space.nb201 import NB201Space
-
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(out):
-        done = read_done(out, recipe, seed_offset)
-    indices = sample_indices(size, sample_seed)
-    stop = size if limit is None else min(size, start + limit)
-    names = NB201Space()
-    todo = [i for i in indices[start:stop] if names.to_string(names.from_index(i)) not in done]
-    log(f"{len(done)} rows in {out}; {len(todo)} of positions {start}..{stop - 1} to train")
-    if not todo:
-        return 0
-    space, evaluate = make_evaluate(recipe)
-    stored = recipe_json(recipe)
-    written = 0
-    for index in todo:
-        arch = space.from_index(index)
-        with _locked(out):
-            if space.to_string(arch) in read_done(out, recipe, seed_offset):
-                continue  # another builder got here first
-        started = time.perf_counter()
-        result = evaluate(arch, index + seed_offset)
-        seconds = time.perf_counter() - started
-        if result.diverged or "test_accuracy" not in result.values:
-            # a diverged run has no accuracy to record; it is retried on the next run
-            log(f"{index} {space.to_string(arch)}: training diverged; no row written")
-            continue
-        metrics = result.values
-        row = [
-            index,
-            space.to_string(arch),
-            f"{float(metrics['valid_accuracy']):.4f}",
-            f"{float(metrics['test_accuracy']):.4f}",
-            int(metrics["params"]),
-            int(metrics["flops"]),
-            f"{float(metrics.get('train_seconds', seconds)):.3f}",
-            stored,
-            index + seed_offset,
-        ]
-        if not append_row(out, row, recipe, seed_offset):
-            log(f"{index} was written by another builder meanwhile; skipped")
-            continue
-        written += 1
-        log(
-            f"[{len(done) + written}] {index} {row[1]} valid {row[2]} test {row[3]}"
-            f" params {row[4]} {seconds:.1f}s"
-        )
-    return written
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -292,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=300, help="architectures in the sample")
     parser.add_argument("--start", type=int, default=0, help="first sample position to train")
     parser.add_argument("--limit", type=int, default=None, help="train at most this many")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    harness.add_common(parser, threads=1)
     parser.add_argument(
         "--seed-offset",
         type=int,
@@ -306,14 +79,24 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    print("command:", " ".join([Path(sys.executable).name, *sys.argv]), flush=True)
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__},"
-        f" threads {args.threads}; sample seed {SAMPLE_SEED}; seed offset {args.seed_offset};"
-        f" recipe {args.recipe}:"
-        f" {recipe_json(RECIPES[args.recipe])}",
-        flush=True,
-    )
+    with harness.json_mode(args):
+        report = harness.header(
+            args,
+            f"sample seed {SAMPLE_SEED}; seed offset {args.seed_offset}; recipe {args.recipe}:"
+            f" {recipe_json(RECIPES[args.recipe])}",
+            recipe=RECIPES[args.recipe],
+            seed_offset=args.seed_offset,
+            out=args.out,
+        )
+        try:
+            report.update(build(args))
+        except ArchsearchError as exc:  # a table of another recipe or seed offset, ...
+            raise SystemExit(str(exc)) from None
+    harness.write_json(args.json, report)
+
+
+def build(args: argparse.Namespace) -> dict[str, float]:
+    """Fill the table as the flags say; the rows written and the seconds, for ``--json``."""
     started = time.perf_counter()
     written = build_table(
         args.out,
@@ -324,7 +107,9 @@ def main(argv: list[str] | None = None) -> None:
         seed_offset=args.seed_offset,
         log=lambda line: print(line, flush=True),
     )
-    print(f"wrote {written} rows in {time.perf_counter() - started:.0f} s", flush=True)
+    seconds = time.perf_counter() - started
+    print(f"wrote {written} rows in {seconds:.0f} s", flush=True)
+    return {"written": written, "seconds": round(seconds, 1)}
 
 
 if __name__ == "__main__":

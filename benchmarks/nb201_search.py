@@ -25,15 +25,16 @@ the training-free ones (naswot, tenas, warmstart) have their own benchmark,
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
 DEFAULT_TABLE = Path(__file__).resolve().parents[1].parent / "shared/data/nb201/nb201.csv"
 TRAINING_FREE = {"naswot", "tenas", "warmstart"}
@@ -108,21 +109,14 @@ def run_tpe(table_path: str, dataset: str, seed: int, queries: int) -> list[floa
     return curve
 
 
-def load_cache(path: Path | None) -> dict[tuple, tuple[list[float], float]]:
+def load_cache(path: Path | None) -> harness.Cache:
     """Finished runs from a previous invocation, keyed by (dataset, strategy, seed); of two
     runs with the same key the longer is kept (its prefix is the shorter one)."""
-    done: dict[tuple, tuple[list[float], float]] = {}
-    if path is None or not path.exists():
-        return done
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:  # a line cut short by a kill: that run is redone
-            continue
-        key = (row["dataset"], row["strategy"], row["seed"])
-        if len(row["curve"]) > len(done.get(key, ([], 0.0))[0]):
-            done[key] = row["curve"], row["seconds"]
-    return done
+    return harness.Cache(
+        path,
+        key=("dataset", "strategy", "seed"),
+        prefer=lambda old, new: new if len(new["curve"]) > len(old["curve"]) else old,
+    )
 
 
 def plot(curves: dict, datasets: list[str], strategies: list[str], path: Path) -> None:
@@ -176,11 +170,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--strategies", default="random,evolution,local", help="names, all, tpe")
     parser.add_argument("--dataset", default="cifar10", help="comma list of datasets")
     parser.add_argument("--budget", default="100", help="queries; comma list for several")
-    parser.add_argument("--seeds", type=int, default=100)
-    parser.add_argument("--first-seed", type=int, default=0, help="to split a run over machines")
     parser.add_argument("--table", default=str(DEFAULT_TABLE))
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--cache", type=Path, help="JSON lines of finished runs (resumes)")
+    harness.add_common(parser, seeds=100, first_seed=True, workers=os.cpu_count() or 1, cache=True)
     parser.add_argument("--plot", type=Path, help="PNG of best-so-far accuracy vs queries")
     parser.add_argument(
         "--cached-only",
@@ -189,21 +180,26 @@ def main(argv: list[str] | None = None) -> None:
         "for the budgets it reaches (the table then says n=... for the others)",
     )
     args = parser.parse_args(argv)
+    with harness.json_mode(args):
+        report = run(args)
+    harness.write_json(args.json, report)
 
+
+def run(args: argparse.Namespace) -> dict:
+    """The benchmark, printed; returns its figures for ``--json``."""
     from archsearch.tables import load_nb201_table
     from archsearch.tables.nb201 import dataset_name
 
     strategies = strategy_names(args.strategies)
-    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    seeds = harness.seed_range(args)
     datasets = [dataset_name(d) for d in args.dataset.split(",") if d]
     budgets = sorted(int(b) for b in args.budget.split(","))
     queries = budgets[-1]
     load_nb201_table(args.table)  # fail fast on a bad table
-    print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python"
-        f" {platform.python_version()}, workers {args.workers}; seeds {seeds[0]}..{seeds[-1]};"
-        f" search on <dataset>_valid, report <dataset>_test of the best-by-validation pick"
+    report = harness.header(
+        args,
+        f"seeds {seeds[0]}..{seeds[-1]}; search on <dataset>_valid, report <dataset>_test of"
+        " the best-by-validation pick",
     )
     cache = load_cache(args.cache)
     curves = {d: {s: {} for s in strategies} for d in datasets}
@@ -212,31 +208,27 @@ def main(argv: list[str] | None = None) -> None:
     for dataset in datasets:
         for strategy in strategies:
             for seed in seeds:
-                known = cache.get((dataset, strategy, seed))
-                if known is None or (len(known[0]) < queries and not args.cached_only):
+                known = cache.get(dataset, strategy, seed)
+                if known is None or (len(known["curve"]) < queries and not args.cached_only):
                     todo.append((args.table, dataset, strategy, seed, queries))
                 else:
-                    curves[dataset][strategy][seed] = known[0]
-                    seconds[dataset][strategy].append(known[1])
+                    curves[dataset][strategy][seed] = known["curve"]
+                    seconds[dataset][strategy].append(known["seconds"])
     print(f"{len(todo)} runs to do, {len(datasets) * len(strategies) * args.seeds - len(todo)}"
           f" from the cache")  # fmt: skip
 
     start = time.perf_counter()
-    sink = args.cache.open("a") if args.cache else None
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for (_, dataset, strategy, seed, _), curve, took in pool.map(run_one, todo, chunksize=1):
             curves[dataset][strategy][seed] = curve
             seconds[dataset][strategy].append(took)
-            if sink:
-                row = {"dataset": dataset, "strategy": strategy, "seed": seed, "queries": queries}
-                sink.write(json.dumps({**row, "seconds": took, "curve": curve}) + "\n")
-                sink.flush()  # a finished run survives a kill of the benchmark
-    if sink:
-        sink.close()
+            row = {"dataset": dataset, "strategy": strategy, "seed": seed, "queries": queries}
+            cache.add({**row, "seconds": took, "curve": curve})  # survives a kill
     total = time.perf_counter() - start
 
     runs = {d: {s: [curves[d][s][k] for k in sorted(curves[d][s])] for s in strategies}
             for d in datasets}  # fmt: skip
+    report["results"] = {d: {s: {} for s in strategies} for d in datasets}
     for dataset in datasets:
         print(f"\n{dataset}: test accuracy (%) of the best-by-validation pick, mean ± std")
         print(
@@ -252,13 +244,23 @@ def main(argv: list[str] | None = None) -> None:
                 if len(values) == 0:
                     cells += f"{'-':>16}"
                     continue
+                report["results"][dataset][strategy][b] = {
+                    "mean": float(values.mean()),
+                    "std": float(values.std()),
+                    "n": len(values),
+                }
                 cells += f"{values.mean():>9.2f} ± {values.std():<4.2f}{count}".ljust(16)
             print(f"{strategy:<22}{cells}{np.mean(seconds[dataset][strategy]):>11.2f}")
+            report["results"][dataset][strategy]["seconds_per_run"] = float(
+                np.mean(seconds[dataset][strategy])
+            )
         for label, figures in REFERENCE.items():
             print(f"  {label:<24}{figures[dataset]:.2f}")
     print(f"\ntotal wall time: {total:.1f} s")
     if args.plot:
         plot(runs, datasets, strategies, args.plot)
+    report["total_seconds"] = round(total, 1)
+    return report
 
 
 if __name__ == "__main__":

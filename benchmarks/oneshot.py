@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -34,6 +33,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TABLE = ROOT / "data" / "fmnist_nb201.csv"
@@ -61,69 +63,18 @@ METHODS: dict[str, dict[str, Any]] = {
 }
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (
-        f"{platform.system()} {cpu}, {torch.get_num_threads()} torch threads, {gpu}; "
-        f"python {platform.python_version()}, torch {torch.__version__}"
-    )
-
-
-def rank_in_table(values: np.ndarray, value: float) -> dict[str, float]:
-    """Where ``value`` falls among the table's: rows strictly better, as a share."""
-    better = int((values > value).sum())
-    return {"rows_better": better, "top_percent": round(100.0 * (better + 1) / len(values), 2)}
-
-
 def true_accuracy(arch, table, seed_offset: int = 0, force: bool = False) -> dict[str, Any]:
-    """The table's row for ``arch``, or (also with ``force``) ``arch`` retrained with the
-    table's recipe."""
-    from archsearch.components import build_space
-    from archsearch.oneshot.pipeline import retrain
+    """:func:`archsearch.oneshot.ranking.table_truth` (the table's row or a retraining)."""
+    from archsearch.oneshot.ranking import table_truth
 
-    valid, test = table.column("fmnist_valid"), table.column("fmnist_test")
-    if arch in table and not force:
-        row = table.position(arch)
-        found = {"source": "table", "valid": float(valid[row]), "test": float(test[row])}
-    else:
-        space = build_space(table.recipe["space"])
-        recipe = {k: v for k, v in table.recipe["evaluator"].items() if k != "name"}
-        seed = space.index(arch) + seed_offset  # the table trains each row with its index
-        started = time.perf_counter()
-        result, _ = retrain(arch, space, recipe, seed=seed)
-        found = {
-            "source": f"retrained (seed {seed}, {time.perf_counter() - started:.0f} s)",
-            "valid": round(result.values["valid_accuracy"], 3),
-            "test": round(result.values["test_accuracy"], 3),
-        }
-    found["valid_rank"] = rank_in_table(valid, found["valid"])
-    found["test_rank"] = rank_in_table(test, found["test"])
-    return found
+    return table_truth(arch, table, seed_offset=seed_offset, force=force)
 
 
 def truth_noise(table, count: int, seed: int = 0) -> dict[str, Any]:
-    """How reproducible the table itself is: ``count`` random rows retrained with another
-    seed (index + 1). Kendall's tau between the two runs bounds what any estimator can
-    reach against this table; ``kendall_ceiling_noise_free`` is the tau that an estimator of
-    each row's noise-free accuracy would reach against one run (Gaussian noise assumed)."""
-    from archsearch.diagnostics import kendall_tau, noise_ceiling
+    """:func:`archsearch.oneshot.ranking.table_noise`, printed."""
+    from archsearch.oneshot.ranking import table_noise
 
-    rows = np.random.default_rng(seed).permutation(len(table))[:count]
-    archs = table.architectures()
-    first = table.column("fmnist_valid")[rows]
-    second = np.array([true_accuracy(archs[r], table, seed_offset=1, force=True)["valid"]
-                       for r in rows])  # fmt: skip
-    difference = second - first
-    between = kendall_tau(first, second)
-    report = {
-        "rows": int(count),
-        "kendall_between_seeds": round(between, 3),
-        "kendall_ceiling_noise_free": round(noise_ceiling(between), 3),
-        "abs_difference_mean": round(float(np.abs(difference).mean()), 3),
-        "difference_std": round(float(difference.std(ddof=1)), 3),
-        "table_valid_std": round(float(first.std(ddof=1)), 3),
-    }
+    report = table_noise(table, count, seed)
     print(f"  table noise (valid, seed vs seed+1): {json.dumps(report)}", flush=True)
     return report
 
@@ -190,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", dest="batch_size", type=int, default=64)
     parser.add_argument("--eval-size", dest="eval_size", type=int, default=1000)
     parser.add_argument("--rank-limit", dest="rank_limit", type=int, help="rank first N rows")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    harness.add_common(parser, threads=1)
     parser.add_argument(
         "--noise-rows", dest="noise_rows", type=int, default=0,
         help="retrain this many table rows with another seed to measure the table's noise",
@@ -208,8 +159,15 @@ def main(argv: list[str] | None = None) -> int:
         help="only redo the table comparisons of the run in --out against the current table",
     )  # fmt: skip
     args = parser.parse_args(argv)
-
     torch.set_num_threads(args.threads)
+    with harness.json_mode(args):
+        code, results = run(parser, args)
+    harness.write_json(args.json, results, indent=2)
+    return code
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[int, dict]:
+    """The benchmark (or ``--rerank``), printed; the exit code and every number."""
     try:
         args.epochs = {k: int(v) for k, v in (e.split("=") for e in args.epochs)}
     except ValueError:
@@ -247,9 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     data = load_search_data(**data_recipe)
     runtime = Runtime.resolve(args.device)
-    print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
-    print("machine:", machine())
-    print(f"runtime: {runtime.describe()}; seed {args.seed}")
+    head = harness.header(args, f"runtime: {runtime.describe()}; seed {args.seed}")
     print(f"table: {table.path} ({len(table)} architectures; recipe {json.dumps(table.recipe)})")
     print(
         f"supernet: nb201 {args.supernet}, {len(data.y_train)} training / {len(data.y_valid)} "
@@ -263,7 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     sys.stdout.flush()
 
-    results: dict[str, Any] = {"machine": machine(), "runtime": runtime.describe()}
+    results: dict[str, Any] = {
+        "machine": harness.machine_line(head["machine"]),
+        "runtime": runtime.describe(),
+    }
     if args.noise_rows:
         print("\n=== table noise ===", flush=True)
         results["table_noise"] = truth_noise(table, args.noise_rows, args.seed)
@@ -324,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
 
     write(results, args.out)
     summarize(results, methods, timings)
-    return 0
+    return 0, results
 
 
 def rank_supernet(supernet, data, table, args) -> dict[str, Any]:
@@ -352,36 +311,30 @@ def write(results: dict[str, Any], out: str | None) -> None:
         Path(out).write_text(json.dumps(results, indent=2, default=str))
 
 
-def rerank(args) -> int:
+def rerank(args) -> tuple[int, dict]:
     """Redo the table comparisons of an earlier run (``--out`` JSON) against the table as it
     is now: the table may have grown since (it is built row by row)."""
     from archsearch.oneshot import load_search_data, load_supernet
+    from archsearch.oneshot.ranking import table_truth
     from archsearch.tables.fmnist import load_fmnist_table
 
     results = json.loads(Path(args.out).read_text())
     table = load_fmnist_table(args.table)
     methods = [k for k in METHODS if k in results]
-    print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
+    harness.header(args, f"rerank {args.out}")
     print(f"table: {table.path} ({len(table)} architectures)")
     for key in methods:
-        truth = results[key]["true_accuracy"]
         arch = table.space.from_string(results[key]["arch"])
-        if arch in table:
-            row = table.position(arch)
-            truth.update(
-                source="table",
-                valid=float(table.column("fmnist_valid")[row]),
-                test=float(table.column("fmnist_test")[row]),
-            )
-        truth["valid_rank"] = rank_in_table(table.column("fmnist_valid"), truth["valid"])
-        truth["test_rank"] = rank_in_table(table.column("fmnist_test"), truth["test"])
+        results[key]["true_accuracy"] = table_truth(
+            arch, table, known=results[key]["true_accuracy"]
+        )
     if "checkpoint" in results.get("spos", {}):
         supernet, recipe = load_supernet(results["spos"]["checkpoint"])
         data = load_search_data(**recipe)
         results["spos"]["ranking_vs_valid"] = rank_supernet(supernet, data, table, args)
     write(results, args.out)
     summarize(results, methods, results.get("seconds_per_epoch", {}))
-    return 0
+    return 0, results
 
 
 def summarize(results: dict[str, Any], methods: list[str], timings: dict) -> None:

@@ -23,13 +23,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
 DEFAULT_TABLE = Path(__file__).resolve().parents[1].parent / "shared/data/nb201/nb201.csv"
 POOL = 7_813
@@ -124,22 +126,32 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--predictors", default=DEFAULT_PREDICTORS)
     parser.add_argument("--fractions", default=",".join(str(f) for f in ANCHOR))
-    parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
-    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--dataset", default="cifar10")
     parser.add_argument("--table", default=str(DEFAULT_TABLE))
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    harness.add_common(
+        parser,
+        seeds=5,
+        first_seed=True,
+        workers=min(2, os.cpu_count() or 1),
+        cache=True,
+        seeds_help="seeds 0..N-1",
+    )
     parser.add_argument(
         "--options", default="{}", help='JSON per predictor, e.g. \'{"gates": {"epochs": 100}}\''
     )
-    parser.add_argument("--json", help="also write every run's metrics to this file")
     parser.add_argument(
         "--ask-overhead",
         metavar="STRATEGIES",
         help="time ask() of these strategies (e.g. bananas,predictor-evolution) instead",
     )
     args = parser.parse_args(argv)
+    with harness.json_mode(args):
+        results = run(args)
+    harness.write_json(args.json, results)  # every run's metrics (a list), as before
 
+
+def run(args: argparse.Namespace) -> list[dict] | None:
+    """The benchmark, printed; every run's metrics (None for ``--ask-overhead``)."""
     from archsearch.tables import load_nb201_table
     from archsearch.tables.nb201 import dataset_name
 
@@ -148,20 +160,12 @@ def main(argv: list[str] | None = None) -> None:
     names = [p for p in args.predictors.split(",") if p]
     fractions = [float(f) for f in args.fractions.split(",") if f]
     options = json.loads(args.options)
-    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
+    seeds = list(harness.seed_range(args))
     if args.ask_overhead:
-        print(
-            f"machine: {platform.machine()}, {os.cpu_count()} cores, load average"
-            f" {os.getloadavg()[0]:.1f}, 1 torch thread; told {column} of random cells"
-        )
+        harness.header(None, f"1 torch thread; told {column} of random cells")
         ask_overhead(args.table, column, [s for s in args.ask_overhead.split(",") if s])
-        return
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python"
-        f" {platform.python_version()}, workers {args.workers} (1 torch thread each);"
-        f" seeds {seeds[0]}..{seeds[-1]}; target {column}; pool {POOL}, test 7,812"
-    )
+        return None
+    harness.header(args, f"seeds {seeds[0]}..{seeds[-1]}; target {column}; pool {POOL}, test 7,812")
     from archsearch.diagnostics import kendall_tau
 
     test_column = column.replace("_valid", "_test")
@@ -173,9 +177,16 @@ def main(argv: list[str] | None = None) -> None:
         for fraction in fractions
         for seed in seeds
     ]
+    # a finished run is kept in --cache (JSON lines) and not redone; its options are part of
+    # the key, so another --options runs afresh
+    cache = harness.Cache(args.cache, key=("predictor", "options", "fraction", "seed"))
+    keys = [(t[2], json.dumps(t[3], sort_keys=True), t[4], t[5]) for t in tasks]
+    todo = [t for t, k in zip(tasks, keys, strict=True) if cache.get(*k) is None]
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        results = list(pool.map(run_one, tasks))
+        for task, result in zip(todo, pool.map(run_one, todo), strict=True):
+            cache.add({**result, "options": json.dumps(task[3], sort_keys=True)})
+    results = [{k: v for k, v in cache.get(*key).items() if k != "options"} for key in keys]
     print(f"wall time {time.perf_counter() - start:.0f} s\n")
     header = (
         f"{'predictor':<13} {'frac':>6} {'n':>4}  {'kendall tau':>13} {'anchor':>6}"
@@ -198,8 +209,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"  {stat('precision_top5')}  {np.mean([r['fit_seconds'] for r in rows]):>6.2f}"
             )
     print("\nmean ± std over seeds (population std); anchor: GATES' published Kendall's tau")
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+    return results
 
 
 if __name__ == "__main__":

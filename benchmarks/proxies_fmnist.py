@@ -8,7 +8,8 @@ baselines, is diagnosed against the table's test accuracy with
 top 10%/5%, precision at the top, size bias).
 
 The combination is judged honestly: over ``--splits`` random splits, its weights are fitted
-(:func:`archsearch.proxies.fit_proxy_weights`) on the *validation* accuracy of
+(:func:`archsearch.proxies.fit_proxy_weights`; the comparison is
+:func:`archsearch.proxies.combine.held_out_comparison`) on the *validation* accuracy of
 ``--fit-size`` architectures, what a search would have evaluated, and it is scored by
 Spearman's rho with *test* accuracy on the remaining architectures only. Every single proxy,
 #params, the rank average of all proxies, and "the single proxy that ranked the fitted
@@ -34,12 +35,14 @@ import argparse
 import csv
 import math
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TABLE = ROOT / "data" / "fmnist_nb201.csv"
@@ -98,75 +101,6 @@ def compute_scores(table, names, batch_size, seed, cache_path):
     return scores, seconds
 
 
-def fit_shrunk_to_rank_average(
-    scores: dict[str, np.ndarray], truth: np.ndarray, names: list[str]
-) -> np.ndarray:
-    """A fitted weighting that falls back to the rank average when the data say little.
-
-    With a few dozen evaluated architectures and a dozen proxies, an unconstrained weighting
-    learns the noise of the few (see the ``fitted (registry)`` rows). Here the prior is the
-    rank average of all proxies: w = s * w_avg + d, s the least-squares scale of the rank
-    average on the evaluated architectures (kept positive) and d a ridge correction whose
-    penalty is chosen by leave-one-out error (closed form). A large penalty gives back the
-    rank average; a small one the data's own weights. Returns the score of every
-    architecture of the population.
-    """
-    from scipy import stats
-
-    from archsearch.proxies.combine import standardised_ranks
-
-    z = standardised_ranks(scores, names)
-    base = z.mean(axis=1)
-    known = np.isfinite(truth)
-    y = stats.rankdata(truth[known])
-    y = (y - y.mean()) / y.std()
-    zk, bk = z[known], base[known]
-    scale = max(float(bk @ y / (bk @ bk)), 1e-3) if bk @ bk > 0 else 1.0
-    residual = y - scale * bk
-    best = (np.inf, np.zeros(len(names)))
-    for penalty in np.logspace(-2, 4, 25):
-        inverse = np.linalg.inv(zk.T @ zk + penalty * np.eye(len(names)))
-        hat = zk @ inverse @ zk.T
-        loo = (residual - hat @ residual) / (1.0 - np.diag(hat))
-        error = float(loo @ loo)
-        if error < best[0]:
-            best = (error, inverse @ zk.T @ residual)
-    return scale * base + z @ best[1]
-
-
-def held_out_comparison(scores, valid, test, names, fit_size, splits, seed):
-    """Spearman with test accuracy on held-out architectures, per estimator, per split."""
-    from archsearch.diagnostics import spearman_rho
-    from archsearch.proxies import fit_proxy_weights, rank_average
-    from archsearch.proxies.report import orderable
-
-    n = len(test)
-    rng = np.random.default_rng(seed)
-    ordered = {k: orderable(v) for k, v in scores.items()}
-    results: dict[str, list[float]] = {}
-    chosen: dict[str, int] = {}
-    for _ in range(splits):
-        fit = rng.choice(n, size=fit_size, replace=False)
-        held = np.setdiff1d(np.arange(n), fit)
-        truth = np.full(n, np.nan)
-        truth[fit] = valid[fit]  # what a search has evaluated: validation accuracy
-        non_negative = fit_proxy_weights(scores, truth, names, method="nnls")
-        estimates = {
-            "fitted, shrunk to avg": fit_shrunk_to_rank_average(scores, truth, names),
-            "fitted (registry)": fit_proxy_weights(scores, truth, names).combine(scores),
-            "fitted, non-negative": non_negative.combine(scores),
-            "rank average (all)": rank_average(scores, names),
-            **ordered,
-        }
-        on_fit = {k: spearman_rho(ordered[k][fit], valid[fit]) for k in names}
-        best = max(names, key=lambda k: on_fit[k] if math.isfinite(on_fit[k]) else -2)
-        chosen[best] = chosen.get(best, 0) + 1
-        estimates["best single on fit set"] = ordered[best]
-        for name, values in estimates.items():
-            results.setdefault(name, []).append(spearman_rho(values[held], test[held]))
-    return results, chosen
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", default=str(DEFAULT_TABLE))
@@ -178,8 +112,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--splits", type=int, default=50)
     parser.add_argument("--scores", default=None, help="per-architecture score cache (CSV)")
-    parser.add_argument("--threads", type=int, default=1)
+    harness.add_common(parser, threads=1)
     args = parser.parse_args(argv)
+    with harness.json_mode(args):
+        report = run(args)
+    harness.write_json(args.json, report)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """The report, printed; returns its figures for ``--json``."""
 
     import torch
 
@@ -196,11 +137,10 @@ def main(argv: list[str] | None = None) -> None:
     table = load_fmnist_table(args.table)
     names = resolve_proxy_names(args.proxies)
     valid, test = table.column("fmnist_valid"), table.column("fmnist_test")
-    print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores (shared), torch"
-        f" {torch.__version__}, {args.threads} thread(s); proxy seed {args.seed}, batch"
-        f" {args.batch} Fashion-MNIST training images; split seed {args.seed}"
+    report = harness.header(
+        args,
+        f"proxy seed {args.seed}, batch {args.batch} Fashion-MNIST training images;"
+        f" split seed {args.seed}",
     )
     print(
         f"table: {len(table)} architectures of {args.table}, recipe {table.recipe['name']};"
@@ -225,18 +165,24 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     rows.sort(key=lambda r: -r["spearman"] if math.isfinite(r["spearman"]) else 2)
     print(format_table(rows))
-
+    report["all_architectures"] = rows
+    report["held_out"] = {}
     for fit_size in (int(f) for f in args.fit_size.split(",")):
-        report_held_out(scores, valid, test, names, fit_size, args.splits, args.seed)
+        report["held_out"][fit_size] = report_held_out(
+            scores, valid, test, names, fit_size, args.splits, args.seed
+        )
+    return report
 
 
-def report_held_out(scores, valid, test, names, fit_size: int, splits: int, seed: int) -> None:
+def report_held_out(scores, valid, test, names, fit_size: int, splits: int, seed: int) -> dict:
     """Print the held-out comparison of :func:`held_out_comparison` for one fit size."""
     print(
         f"\nHeld-out Spearman with test accuracy: weights fitted on the validation accuracy of"
         f" {fit_size} random architectures, scored on the other {len(test) - fit_size};"
         f" {splits} splits (mean +- std):"
     )
+    from archsearch.proxies.combine import held_out_comparison
+
     results, chosen = held_out_comparison(scores, valid, test, names, fit_size, splits, seed)
     order = sorted(results, key=lambda k: -np.nanmean(results[k]))
     for name in order:
@@ -260,6 +206,11 @@ def report_held_out(scores, valid, test, names, fit_size: int, splits: int, seed
             f" beats params in {100 * np.mean(combined > np.asarray(results['params'])):.0f}%"
         )
     print(f"'best single on fit set' chose: {chosen}")
+    return {
+        "spearman_mean": {k: float(np.nanmean(results[k])) for k in order},
+        "spearman_std": {k: float(np.nanstd(results[k])) for k in order},
+        "best_single_chosen": chosen,
+    }
 
 
 if __name__ == "__main__":

@@ -32,8 +32,6 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -41,6 +39,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
 DEFAULT_TABLE = Path(__file__).resolve().parents[1].parent / "shared/data/nb201/nb201.csv"
 PUBLISHED_SYNFLOW = 0.74  # Abdelfattah et al. 2021, NAS-Bench-201 CIFAR-10, Spearman
@@ -85,14 +86,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--zen-sample", type=int, default=1000)
     parser.add_argument("--synflow-sample", type=int, default=5**6, help="15625 = all")
     parser.add_argument("--seed", type=int, default=0, help="seeds the samples and weights")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    harness.add_common(parser, threads=1)
     parser.add_argument("--scores", help="per-architecture score CSV (written, and resumed)")
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument(
         "--max-seconds", type=float, help="stop scoring after this long; report what is scored"
     )
     args = parser.parse_args(argv)
+    with harness.json_mode(args):
+        report = run(args)
+    harness.write_json(args.json, report)
 
+
+def run(args: argparse.Namespace) -> dict:
+    """The three checks, printed; returns their figures for ``--json``."""
     from archsearch.proxies import diagnose_estimators, format_table, rank_average
     from archsearch.proxies.runner import random_batch
     from archsearch.space import NB201Space
@@ -109,12 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     x, _ = random_batch(16, (3, 32, 32), 10, seed=args.seed)  # data-free: only the shape
 
-    print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
-        f"with {args.threads} threads; load average "
-        f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}"
-    )
+    report = harness.header(args)
     print(
         f"network: NAS-Bench-201 C=16 N=5, 3x32x32, 10 classes, initialised with seed "
         f"{args.seed}; samples: zen {len(zen_idx)} (seed {args.seed + 1}), synflow "
@@ -213,6 +215,9 @@ def main(argv: list[str] | None = None) -> None:
         seconds={c: float(np.mean(s)) if s else math.nan for c, s in seconds.items()},
     )
     print(format_table(syn_rows))
+    report["zen_vs_reference"] = {"spearman": rho, "kendall": tau, "n": int(keep.sum())}
+    report["synflow_spearman"] = {"spearman": rho_syn, "n": len(synflow_idx)}
+    report["synflow_sample"] = syn_rows
 
     # ---- 3. data-free proxies on the Zen sample
     scores = {c: np.array([cache[i][c] for i in zen_idx]) for c in COLUMNS}
@@ -237,6 +242,8 @@ def main(argv: list[str] | None = None) -> None:
         f"top 10%/5%; best/worst: true rank among the top {args.top_k}; rho(params)/rho(flops): "
         "bias; s/arch: mean seconds per network scored in this run (- if all came from the cache)"
     )
+    report["zen_sample"] = rows
+    return report
 
 
 if __name__ == "__main__":

@@ -18,8 +18,6 @@ before and after) inflates every number: compare runs only at similar load.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -27,25 +25,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", type=int, default=50, help="architectures timed")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    harness.add_common(parser, threads=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--proxies", default="all")
     args = parser.parse_args(argv)
+    with harness.json_mode(args):
+        report = run(args)
+    harness.write_json(args.json, report)
 
+
+def run(args: argparse.Namespace) -> dict:
+    """The timing, printed; returns its figures for ``--json``."""
     from archsearch.proxies import resolve_proxy_names
     from archsearch.proxies.runner import DEFAULT_BATCH, random_batch, score_architectures
     from archsearch.space import NB201Space
@@ -57,14 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(args.seed)
     indices = rng.choice(5**6, size=args.archs + 1, replace=False)
 
-    print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    print(
-        f"machine: {cpu_model()}, {os.cpu_count()} cores ({affinity} usable), "
-        f"torch {torch.__version__} with {torch.get_num_threads()} threads, "
-        f"Python {platform.python_version()}; load average before "
-        f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}"
-    )
+    report = harness.header(args)  # its load average is the one before
     print(
         f"network: NAS-Bench-201 C=16 N=5, 3x32x32, 10 classes; {args.archs} architectures "
         f"(seed {args.seed}) after one warm-up; proxies: {', '.join(names)}"
@@ -93,7 +83,12 @@ def main(argv: list[str] | None = None) -> None:
     for n in sorted(names, key=lambda n: -np.median(per_proxy[n])):
         v = np.array(per_proxy[n])
         print(f"  {n:15s} {np.median(v):.3f} ({np.percentile(v, 90):.3f})")
-    print(f"load average after {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print(f"load average after {harness.load_average()}")
+    quantiles = ("min", "q1", "median", "q3", "p90", "max")
+    report["seconds_per_network"] = dict(zip(quantiles, q, strict=True))
+    report["per_proxy_median"] = {n: float(np.median(per_proxy[n])) for n in names}
+    report["load_average_after"] = harness.load_average()
+    return report
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ tau of every pair among the tables, the means of replicate tables (``--mean``), 
 supernet's inherited-weight accuracy and #params, each on the cells the pair shares.
 
 Replicates also bound what any estimator can reach: their agreement gives the noise ceiling
-(:func:`archsearch.diagnostics.noise_ceiling`), for one run and for their mean.
+(:func:`archsearch.diagnostics.replicate_agreement`, from
+:func:`archsearch.diagnostics.noise_ceiling`), for one run and for their mean.
 
     python benchmarks/supernet_vs_tables.py \\
         --checkpoint benchmarks/results/oneshot_spos24.spos_supernet.pt \\
@@ -24,11 +25,14 @@ import argparse
 import csv
 import itertools
 import json
+import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
 Column = dict[str, float]  # architecture string -> value
 
@@ -49,12 +53,6 @@ def read_tables(specs: list[str], column: str) -> tuple[dict[str, Column], dict,
         recipes[name] = table.recipe["name"]
         params.update(zip(names, map(float, table.column("params")), strict=True))
     return columns, recipes, params
-
-
-def mean_of(columns: dict[str, Column], names: list[str]) -> Column:
-    """The mean of replicate tables over the cells they all hold."""
-    shared = set.intersection(*(set(columns[n]) for n in names))
-    return {a: float(np.mean([columns[n][a] for n in names])) for a in shared}
 
 
 def supernet_scores(
@@ -91,13 +89,6 @@ def supernet_scores(
     return scores
 
 
-def tau(a: Column, b: Column) -> tuple[float, int]:
-    from archsearch.diagnostics import kendall_tau
-
-    shared = sorted(set(a) & set(b))
-    return kendall_tau([a[s] for s in shared], [b[s] for s in shared]), len(shared)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", action="append", required=True, help="NAME=PATH, repeatable")
@@ -113,10 +104,21 @@ def main(argv: list[str] | None = None) -> None:
         default=0,
         help="train each path alone this many steps before scoring it (InheritedWeights)",
     )
-    parser.add_argument("--threads", type=int, default=1)
+    harness.add_common(parser, threads=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from archsearch.diagnostics import noise_ceiling
+    with harness.json_mode(args):
+        report = run(args)
+    harness.write_json(args.json, report)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """The comparisons, printed; returns them for ``--json``."""
+    from archsearch.diagnostics import kendall_shared as tau
+    from archsearch.diagnostics import replicate_agreement, replicate_mean
+
+    report = harness.header(args)
+    report.update(replicates={}, kendall={})
 
     columns, recipes, params = read_tables(args.table, args.column)
     truths = dict(columns)
@@ -131,17 +133,18 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"--mean {spec}: name two or more of the tables {sorted(columns)}")
         if len({recipes[n] for n in names}) != 1:
             raise SystemExit(f"--mean {spec}: the tables were trained with different recipes")
-        between = [tau(columns[a], columns[b])[0] for a, b in itertools.combinations(names, 2)]
-        mean_tau = float(np.mean(between))
-        mean = truths[f"mean({spec})"] = mean_of(columns, names)
+        agreement = report["replicates"][spec] = replicate_agreement(columns, names)
+        mean = truths[f"mean({spec})"] = replicate_mean(columns, names)
         print(
-            f"  {spec}: Kendall between runs {mean_tau:.3f} over {len(mean)}"
-            f" cells; a perfect estimator reaches {noise_ceiling(mean_tau):.3f} against one run,"
-            f" {noise_ceiling(mean_tau, len(names)):.3f} against their mean"
+            f"  {spec}: Kendall between runs {agreement['kendall_between_runs']:.3f} over"
+            f" {agreement['cells']} cells; a perfect estimator reaches"
+            f" {agreement['ceiling_one_run']:.3f} against one run,"
+            f" {agreement['ceiling_mean']:.3f} against their mean"
         )
         # an estimator that is nothing but more runs of the recipe, against a run it lacks
         for held_out in (n for n in columns if n not in names and recipes[n] == recipes[names[0]]):
             value, n = tau(mean, columns[held_out])
+            agreement[f"mean_vs_held_out_{held_out}"] = value
             print(f"    the mean of {spec} against the held-out run {held_out}: {value:.3f} ({n})")
 
     estimators = {"#params": params}
@@ -158,11 +161,14 @@ def main(argv: list[str] | None = None) -> None:
     print("\nKendall's tau (cells compared)")
     for (a, ca), (b, cb) in itertools.combinations(columns.items(), 2):
         value, n = tau(ca, cb)
+        report["kendall"][f"{a} vs {b}"] = {"kendall": value, "cells": n}
         print(f"  {a + ' vs ' + b:<44} {value:6.3f} ({n})")
     for name, estimate in estimators.items():
         for truth, column in truths.items():
             value, n = tau(estimate, column)
+            report["kendall"][f"{name} vs {truth}"] = {"kendall": value, "cells": n}
             print(f"  {name + ' vs ' + truth:<44} {value:6.3f} ({n})")
+    return report
 
 
 if __name__ == "__main__":

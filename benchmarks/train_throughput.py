@@ -19,8 +19,6 @@ search's budget is made of, and the accuracies they reach.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -34,6 +32,9 @@ import torch.nn.functional as F
 from archsearch.data import ImageData, describe
 from archsearch.evaluate.train import Recipe, TrainingEvaluator, train_model
 from archsearch.space.nb201 import NB201Space
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
 DEFAULT_ARCH = (
     "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
@@ -82,25 +83,8 @@ def spread(values: list[float], fmt: str = ".0f") -> str:
     return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
 
 
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"{model}; {os.cpu_count()} cores; torch {torch.__version__}; "
-        f"{torch.get_num_threads()} threads; python {platform.python_version()}"
-    )
-
-
 def load() -> str:
-    try:
-        return "load average " + " ".join(f"{v:.1f}" for v in os.getloadavg())
-    except OSError:
-        return "load average unknown"
+    return "load average " + harness.load_average().replace(",", "")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -115,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-size", type=int, default=5000, help="images per epoch")
     parser.add_argument("--epochs", type=float, default=1)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    harness.add_common(parser, threads=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--full-evaluations", type=int, default=3,
@@ -123,9 +107,14 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    with harness.json_mode(args):
+        report = run(args)
+    harness.write_json(args.json, report)
 
-    print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
-    print("machine:", machine())
+
+def run(args: argparse.Namespace) -> dict:
+    """The comparison, printed; returns its figures for ``--json``."""
+    report = harness.header(args)
     print(f"before: {load()}")
     space = NB201Space(channels=args.channels, cells_per_stage=args.cells)
     arch = space.from_string(args.arch)
@@ -172,6 +161,8 @@ def main(argv: list[str] | None = None) -> None:
             statistics.median(t[evaluator_name]) / statistics.median(t[base]) for t in (wall, cpu)
         ]
         print(f"ratio evaluator / {base}: {ratios[0]:.3f} (wall)  {ratios[1]:.3f} (CPU)")
+        report[f"ratio evaluator / {base}"] = {"wall": ratios[0], "cpu": ratios[1]}
+    report["images_per_second"] = {"wall": wall, "cpu": cpu}
 
     if args.full_evaluations:
         default = TrainingEvaluator(dataset=args.dataset, data_dir=args.data_dir)
@@ -203,7 +194,14 @@ def main(argv: list[str] | None = None) -> None:
             f" {spread(cpu_seconds, '.1f')} CPU; valid accuracy {spread(valid, '.2f')}%,"
             f" test {spread(test, '.2f')}%"
         )
+        report["full_evaluations"] = {
+            "wall_seconds": seconds,
+            "cpu_seconds": cpu_seconds,
+            "valid": valid,
+            "test": test,
+        }
     print(f"after: {load()}")
+    return report
 
 
 if __name__ == "__main__":

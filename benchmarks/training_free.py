@@ -19,13 +19,14 @@ scored networks are the benchmark's own input shape (3x32x32, 10 classes).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
 DEFAULT_TABLE = Path(__file__).resolve().parents[1].parent / "shared/data/nb201/nb201.csv"
 PUBLISHED = {"naswot": "91.78 +- 1.45 (N=10)", "tenas": "93.9 +- 0.47"}
@@ -53,16 +54,23 @@ def run_tenas(space, table, data: str, repeat: int, batch: int, seed: int):
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", default=str(DEFAULT_TABLE))
-    parser.add_argument("--seeds", type=int, default=5, help="runs per method and data")
-    parser.add_argument("--first-seed", type=int, default=0)
+    harness.add_common(
+        parser, seeds=5, first_seed=True, threads=1, cache=True, seeds_help="runs per method, data"
+    )
     parser.add_argument("--data", default="gaussian,fashion-mnist")
     parser.add_argument("--methods", default="naswot,tenas")
     parser.add_argument("--naswot-n", default="10", help="sample sizes N, comma list")
     parser.add_argument("--naswot-batch", type=int, default=128, help="the paper's 128")
     parser.add_argument("--tenas-repeat", type=int, default=3, help="the authors' default 3")
     parser.add_argument("--tenas-batch", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
+    with harness.json_mode(args):
+        report = run(args)
+    harness.write_json(args.json, report)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """The runs, printed; returns the table of them for ``--json``."""
 
     import torch
 
@@ -73,13 +81,13 @@ def main(argv: list[str] | None = None) -> None:
     table = load_nb201_table(args.table)
     space = NB201Space()  # C=16, N=5: the networks NASWOT scores
     test = table.column("cifar10_test")
-    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores (shared), torch"
-        f" {torch.__version__}, {args.threads} thread(s); seeds {seeds[0]}..{seeds[-1]};"
-        " reported: NAS-Bench-201 cifar10_test of the chosen cell"
+    seeds = list(harness.seed_range(args))
+    report = harness.header(
+        args,
+        f"seeds {seeds[0]}..{seeds[-1]}; reported: NAS-Bench-201 cifar10_test of the chosen cell",
     )
+    # a finished run (its choice and CPU seconds) is kept in --cache and not redone
+    cache = harness.Cache(args.cache, key=("method", "data", "setting", "seed"))
     print(
         f"reference: a uniformly random cell scores {test.mean():.2f} +- {test.std():.2f};"
         " the best cell 94.37"
@@ -95,12 +103,20 @@ def main(argv: list[str] | None = None) -> None:
             for label, n in settings:
                 accs, secs = [], []
                 for seed in seeds:
-                    if method == "naswot":
+                    known = cache.get(method, data, label, seed)
+                    if known is not None:
+                        arch, cpu = space.from_string(known["arch"]), known["cpu_seconds"]
+                    elif method == "naswot":
                         arch, cpu = run_naswot(space, table, data, n, args.naswot_batch, seed)
                     else:
                         arch, cpu = run_tenas(
                             space, table, data, args.tenas_repeat, args.tenas_batch, seed
                         )
+                    if known is None:
+                        cache.add(
+                            {"method": method, "data": data, "setting": label, "seed": seed,
+                             "arch": space.to_string(arch), "cpu_seconds": cpu}
+                        )  # fmt: skip
                     acc = float(test[space.index(arch)])
                     accs.append(acc)
                     secs.append(cpu)
@@ -118,6 +134,11 @@ def main(argv: list[str] | None = None) -> None:
             f"{method:7s} {data:14s} {label:22s} {mean:7.2f} +- {std:4.2f} {sec:10.1f}"
             f"  {PUBLISHED[method]}"
         )
+    report["results"] = [
+        {"method": m, "data": d, "setting": lab, "mean": a, "std": sd, "cpu_seconds": c}
+        for m, d, lab, a, sd, c in rows
+    ]
+    return report
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
 """The Fashion-MNIST table: loading, validation, and the builder's resume logic."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -27,12 +26,9 @@ def one_torch_thread():
 
 
 def _builder():
-    spec = importlib.util.spec_from_file_location(
-        "build_fmnist_table", ROOT / "benchmarks" / "build_fmnist_table.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from archsearch.tables import build
+
+    return build
 
 
 def _row(index: int, valid: float = 80.0, recipe: str = '{"name":"t"}') -> list[str]:
@@ -151,11 +147,39 @@ def test_the_builder_resumes_skips_done_rows_and_repairs_a_torn_last_line(
     assert list(table.indices) == builder.sample_indices(3)
     assert list(table.seeds) == builder.sample_indices(3)  # seed = benchmark index
     other = {**TINY, "name": "another"}
-    with pytest.raises(SystemExit, match="another recipe"):
+    with pytest.raises(DataError, match="another recipe"):
         builder.build_table(out, other, size=3, log=quiet)
     # a replicate table trains the same cells with seed = index + offset, in its own file
     replicate = tmp_path / "replicate.csv"
     assert builder.build_table(replicate, TINY, size=2, seed_offset=1, log=quiet) == 2
     assert list(load_fmnist_table(replicate).seeds) == [i + 1 for i in builder.sample_indices(2)]
-    with pytest.raises(SystemExit, match="seed offset 0, not 1"):
+    with pytest.raises(DataError, match="seed offset 0, not 1"):
         builder.build_table(out, TINY, size=3, seed_offset=1, log=quiet)
+
+
+def test_a_trained_row_has_the_committed_tables_format(one_torch_thread):
+    """One row as the builder appends it: the loader's columns, 4-decimal accuracies, the
+    canonical recipe JSON and seed = index + offset (the committed CSVs hold such rows)."""
+    builder = _builder()
+    space, evaluate = builder.make_evaluate(TINY)
+    index = builder.sample_indices(1)[0]
+    row = builder.train_row(space, evaluate, index, TINY, seed_offset=3)
+    assert row is not None and len(row) == len(COLUMNS)
+    values = dict(zip(COLUMNS, row, strict=True))
+    assert values["index"] == index and values["seed"] == index + 3
+    assert values["arch"] == space.to_string(space.from_index(index))
+    assert len(values["fmnist_valid"].split(".")[1]) == 4
+    assert json.loads(values["recipe"]) == TINY and values["recipe"] == builder.recipe_json(TINY)
+
+
+def test_the_script_is_a_thin_command_line_over_the_package():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "build_fmnist_table", ROOT / "benchmarks" / "build_fmnist_table.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from archsearch.tables import build
+
+    assert module.RECIPES is build.RECIPES and module.build_table is build.build_table

@@ -2,8 +2,9 @@
 
 CIFAR is not available on the machines this project runs on, so data-dependent estimators
 (proxies, predictors, supernets) cannot be checked against NAS-Bench-201's CIFAR accuracies.
-``benchmarks/build_fmnist_table.py`` trains a fixed sample of cells on Fashion-MNIST with one
-documented recipe and writes ``data/fmnist_nb201.csv``; this module loads that file.
+:mod:`archsearch.tables.build` (``benchmarks/build_fmnist_table.py`` is its command line)
+trains a fixed sample of cells on Fashion-MNIST with one documented recipe and writes
+``data/fmnist_nb201.csv``; this module loads that file.
 
 Columns (one row per architecture, any order):
 
