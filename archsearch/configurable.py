@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -65,7 +66,10 @@ class Configurable:
 
 
 def _plain(value: Any) -> Any:
-    """Tuples as lists, as JSON stores them, so a stored option compares equal to itself."""
+    """Tuples as lists and paths as strings, as JSON stores them, so that a stored option
+    compares equal to itself."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     if isinstance(value, dict):

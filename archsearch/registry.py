@@ -47,7 +47,9 @@ class Registry(Generic[T]):
         """Decorator registering a component under ``name``.
 
         A name the catalog declares may only be registered while its declared module is being
-        imported, so that another module cannot shadow a built-in that is not loaded yet.
+        imported, so that another module cannot shadow a built-in that is not loaded yet. A
+        registered class's ``name`` attribute becomes ``name``: the registered name is the
+        component's name, written once.
         """
 
         def decorator(component: T) -> T:
@@ -60,6 +62,8 @@ class Registry(Generic[T]):
                     f"it as {target!r} (update the catalog if the component moved)"
                 )
             self._entries[name] = component
+            if isinstance(component, type):
+                component.name = name  # type: ignore[attr-defined]
             return component
 
         return decorator

@@ -35,6 +35,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
+from archsearch.configurable import Configurable
 from archsearch.registry import Registry
 from archsearch.space.base import Architecture, SearchSpace
 
@@ -60,7 +61,7 @@ class EvalResult:
         return loss is not None and not math.isfinite(float(loss))
 
 
-class Evaluator(ABC):
+class Evaluator(Configurable, ABC):
     """Scores architectures; see the module docstring for the contract."""
 
     name: str = "evaluator"
@@ -90,8 +91,9 @@ class Evaluator(ABC):
         """Score one architecture; may raise (see the contract for what each error means)."""
 
     def config(self) -> dict[str, Any]:
-        """What the evaluator registry needs to construct this evaluator again."""
-        return {"name": self.name}
+        """What the evaluator registry needs to construct this evaluator again: its name and
+        constructor arguments (:mod:`archsearch.configurable`)."""
+        return {"name": self.name, **self.init_options()}
 
 
 EVALUATORS: Registry[type[Evaluator]] = Registry("evaluator")

@@ -31,8 +31,6 @@ class TableEvaluator(Evaluator):
     Each lookup is one evaluation of the study's budget.
     """
 
-    name = "table"
-
     def __init__(self, table: str, objective: str, reported: str | None = None) -> None:
         self.data: CSVTable = read_table(table)
         self.table_path = self.data.path
@@ -41,14 +39,6 @@ class TableEvaluator(Evaluator):
         self._objective = self.data.metric(objective)
         self._reported = None if reported is None else self.data.metric(reported)
         self._index: tuple[tuple[str, ...], dict[tuple[Any, ...], int]] | None = None
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "table": self.table_path,
-            "objective": self.objective_name,
-            "reported": self.reported_name,
-        }
 
     def check_space(self, space: SearchSpace) -> None:
         self._lookup(space)
@@ -119,8 +109,6 @@ class NASBenchGraphEvaluator(Evaluator):
     ``.bench`` file other than the one the ``nas-bench-graph`` package installs.
     """
 
-    name = "nasbench-graph-table"
-
     def __init__(self, dataset: str = "cora", path: str | None = None) -> None:
         from archsearch.tables.nasbench_graph import load_nasbench_graph
 
@@ -129,9 +117,6 @@ class NASBenchGraphEvaluator(Evaluator):
         self.path = None if path is None else self.table.path
         self.objective_name = f"{self.dataset}_valid"
         self.reported_name = f"{self.dataset}_test"
-
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, "dataset": self.dataset, "path": self.path}
 
     def check_space(self, space: SearchSpace) -> None:
         from archsearch.tables.nasbench_graph import NASBenchGraphSpace, operations_for

@@ -19,8 +19,6 @@ class NB201TableEvaluator(Evaluator):
     Each query is one evaluation of the study's budget, as in the benchmark's protocol.
     """
 
-    name = "nb201-table"
-
     def __init__(self, table: str, dataset: str = "cifar10") -> None:
         self.table_path = str(Path(table).expanduser().resolve())
         self.dataset = dataset_name(dataset)

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from archsearch.configurable import Configurable
 from archsearch.errors import ArchsearchError
 from archsearch.registry import Registry
 from archsearch.space.base import Architecture, SearchSpace
@@ -37,10 +38,11 @@ from archsearch.space.encodings import encode_batch, resolve_kind
 LOSSES: tuple[str, ...] = ("mse", "ranking")
 
 
-class Predictor(ABC):
+class Predictor(Configurable, ABC):
     """Base class of performance predictors; see the module docstring for the contract."""
 
     name: str = "predictor"
+    not_options = ("space", "seed")
     #: whether ``predict(..., return_std=True)`` is available
     has_std: bool = False
     #: the training losses this predictor accepts
@@ -123,8 +125,8 @@ class Predictor(ABC):
         """Mean and standard deviation (None where the model has none)."""
 
     def options(self) -> dict[str, Any]:
-        """Constructor options besides space and seed."""
-        return {"loss": self.loss}
+        """Constructor options besides space and seed (:mod:`archsearch.configurable`)."""
+        return self.init_options()
 
 
 class FeaturePredictor(Predictor):
@@ -143,9 +145,6 @@ class FeaturePredictor(Predictor):
 
     def features(self, archs: Sequence[Architecture]) -> np.ndarray:
         return encode_batch(self.space, archs, self.encoding)
-
-    def options(self) -> dict[str, Any]:
-        return {**super().options(), "encoding": self.requested_encoding}
 
 
 PREDICTORS: Registry[type[Predictor]] = Registry("predictor")

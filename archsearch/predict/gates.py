@@ -27,7 +27,6 @@ encoder is then an MLP on the one-hot encoding, so the predictor still runs ever
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
@@ -113,7 +112,6 @@ class GATESPredictor(GradientTrained, Predictor):
     ``benchmarks/results/predictors_gates_variants.txt``.
     """
 
-    name = "gates"
     losses = ("mse", "ranking")
 
     def __init__(
@@ -146,16 +144,6 @@ class GATESPredictor(GradientTrained, Predictor):
         self.graph = has_graph(space)
         self._graphs: dict[Architecture, tuple[CellGraph, int]] = {}
         self.encoder: nn.Module | None = None
-
-    def options(self) -> dict[str, Any]:
-        return {
-            **super().options(),
-            "op_dim": self.op_dim,
-            "width": self.width,
-            "layers": self.layers,
-            "head": self.head_size,
-            **self._training_options(),
-        }
 
     # ------------------------------------------------------------------ inputs
     def _graph(self, arch: Architecture) -> tuple[CellGraph, int]:

@@ -9,7 +9,6 @@ nothing at the few hundred evaluations a NAS search makes.
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import numpy as np
 
@@ -30,7 +29,6 @@ class GaussianProcess(FeaturePredictor):
     ``restarts`` adds optimiser starts.
     """
 
-    name = "gp"
     has_std = True
 
     def __init__(
@@ -48,9 +46,6 @@ class GaussianProcess(FeaturePredictor):
             raise ArchsearchError(f"Matérn nu must be one of 0.5, 1.5, 2.5, inf; got {nu!r}")
         self.nu = nu
         self.restarts = restarts
-
-    def options(self) -> dict[str, Any]:
-        return {**super().options(), "nu": self.nu, "restarts": self.restarts}
 
     def _fit(self, archs: list[Architecture], y: np.ndarray) -> None:
         from scipy.spatial.distance import pdist

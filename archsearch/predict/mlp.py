@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
@@ -60,7 +59,6 @@ class MLPEnsemble(GradientTrained, FeaturePredictor):
     spread is then in the same arbitrary units as the mean.
     """
 
-    name = "mlp-ensemble"
     has_std = True
     losses = ("mse", "ranking")
 
@@ -89,14 +87,6 @@ class MLPEnsemble(GradientTrained, FeaturePredictor):
         self.members = members
         self.hidden = tuple(int(h) for h in hidden)
         self.model: BatchedMLP | None = None
-
-    def options(self) -> dict[str, Any]:
-        return {
-            **super().options(),
-            "members": self.members,
-            "hidden": list(self.hidden),
-            **self._training_options(),
-        }
 
     def _build(self, archs: list[Architecture]) -> None:
         self.model = BatchedMLP(self.members, (self.features(archs[:1]).shape[1], *self.hidden, 1))

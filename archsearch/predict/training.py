@@ -160,16 +160,6 @@ class GradientTrained:
         self.min_steps = min_steps
         self.max_steps = max_steps
 
-    def _training_options(self) -> dict[str, object]:
-        return {
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "lr": self.lr,
-            "weight_decay": self.weight_decay,
-            "min_steps": self.min_steps,
-            "max_steps": self.max_steps,
-        }
-
     def _build(self, archs: list[Architecture]) -> None:
         """Create the network (runs under the predictor's seed)."""
         raise NotImplementedError

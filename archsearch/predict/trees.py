@@ -7,8 +7,6 @@ imported when a model is fitted, so the rest of archsearch works without it.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from archsearch.errors import ArchsearchError
@@ -26,8 +24,6 @@ class GradientBoostedTrees(FeaturePredictor):
     Leaves may hold a single architecture (``min_child_samples=1``) because NAS training
     sets are tiny; shrinkage, row and feature subsampling keep it from memorising them.
     """
-
-    name = "lightgbm"
 
     def __init__(
         self,
@@ -55,17 +51,6 @@ class GradientBoostedTrees(FeaturePredictor):
         self.min_child_samples = min_child_samples
         self.subsample = subsample
         self.colsample = colsample
-
-    def options(self) -> dict[str, Any]:
-        return {
-            **super().options(),
-            "trees": self.trees,
-            "learning_rate": self.learning_rate,
-            "leaves": self.leaves,
-            "min_child_samples": self.min_child_samples,
-            "subsample": self.subsample,
-            "colsample": self.colsample,
-        }
 
     def _fit(self, archs: list[Architecture], y: np.ndarray) -> None:
         try:

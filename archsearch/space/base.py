@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from archsearch.configurable import Configurable
 from archsearch.errors import InvalidArchitectureError
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ class Architecture(Mapping[str, Choice]):
         return dict(self._items)
 
 
-class SearchSpace:
+class SearchSpace(Configurable):
     """A product of decisions, optionally with a validity constraint.
 
     Subclasses set the decisions and may override :meth:`is_valid` (constraints),
@@ -109,6 +110,8 @@ class SearchSpace:
     name: str = "space"
     #: whether :meth:`is_valid` can reject assignments (sampling then uses rejection)
     constrained: bool = False
+    #: a space made directly from decision objects is not rebuilt from its stored options
+    not_options: tuple[str, ...] = ("decisions",)
 
     def __init__(self, decisions: Sequence[Decision]) -> None:
         labels = [d.label for d in decisions]
@@ -259,5 +262,6 @@ class SearchSpace:
         raise NotImplementedError(f"space {self.name!r} does not build networks")
 
     def config(self) -> dict[str, Any]:
-        """What the space registry needs to construct this space again (stored in studies)."""
-        return {"name": self.name}
+        """What the space registry needs to construct this space again (stored in studies):
+        its name and constructor arguments (:mod:`archsearch.configurable`)."""
+        return {"name": self.name, **self.init_options()}

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -77,7 +77,6 @@ class DARTSSpace(SearchSpace):
     the paper evaluates its cells at C=36 and 20 cells.
     """
 
-    name = "darts"
     constrained = True
     operations = OPERATIONS
 
@@ -99,9 +98,6 @@ class DARTSSpace(SearchSpace):
         super().__init__(decisions)
         self.channels = channels
         self.layers = layers
-
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, "channels": self.channels, "layers": self.layers}
 
     # ---------------------------------------------------------------- validity
     def is_valid(self, arch: Architecture) -> bool:

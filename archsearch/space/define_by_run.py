@@ -270,7 +270,6 @@ class DefineByRunSpace(SearchSpace):
     See the module docstring for discovery, canonical form and probing.
     """
 
-    name = "define-by-run"
     constrained = True
 
     def __init__(

@@ -63,7 +63,6 @@ class NASBenchGraphSpace(SearchSpace):
     one space serves the eight 9-operation datasets.
     """
 
-    name = "nasbench-graph"
     constrained = True  # only the all-skip cells are excluded
 
     def __init__(self, dataset: str = "cora") -> None:
@@ -74,9 +73,6 @@ class NASBenchGraphSpace(SearchSpace):
             decisions.append(Decision(f"node{k}.input", tuple(range(k))))
             decisions.append(Decision(f"node{k}.op", self.operations))
         super().__init__(decisions)
-
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, "dataset": self.dataset}
 
     def is_valid(self, arch: Architecture) -> bool:
         return any(arch[f"node{k}.op"] != "skip" for k in range(1, NUM_NODES + 1))

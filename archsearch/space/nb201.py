@@ -12,7 +12,7 @@ import gzip
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -66,7 +66,6 @@ class NB201Space(SearchSpace):
     defaults C=16, N=5 are the benchmark's.
     """
 
-    name = "nb201"
     operations = OPERATIONS
     encodings = ("onehot", "adjacency")
 
@@ -78,13 +77,6 @@ class NB201Space(SearchSpace):
         super().__init__([Decision(edge_label(j, i), OPERATIONS) for j, i in EDGES])
         self.channels = channels
         self.cells_per_stage = cells_per_stage
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "channels": self.channels,
-            "cells_per_stage": self.cells_per_stage,
-        }
 
     # ------------------------------------------------------------- string format
     def to_string(self, arch: Architecture) -> str:

@@ -50,8 +50,9 @@ class TableSpace(SearchSpace):
     that are *not* decisions, so that inference can leave them out.
     """
 
-    name = "table"
     constrained = True
+
+    not_options = ()  # its ``decisions`` option names columns: it is stored
 
     def __init__(
         self,
@@ -116,16 +117,6 @@ class TableSpace(SearchSpace):
         self._decisions_option = (
             {label: list(choices[label]) for label in labels} if self.declared else labels
         )
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "table": self.table_path,
-            "decisions": self._decisions_option,
-            "objective": self.objective,
-            "reported": self.reported,
-            "metrics": self.metrics,
-        }
 
     # ------------------------------------------------------------ membership
     def _key(self, arch: Architecture) -> tuple[int, ...]:

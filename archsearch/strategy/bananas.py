@@ -44,8 +44,6 @@ class BANANAS(ModelBasedStrategy):
     imported only when the model is first fitted.
     """
 
-    name = "bananas"
-
     def __init__(
         self,
         space: SearchSpace,
@@ -75,18 +73,6 @@ class BANANAS(ModelBasedStrategy):
         self.ucb_beta = ucb_beta
         self.encoding = encoding
         self.members = members
-
-    def options(self) -> dict[str, Any]:
-        return {
-            "initial": self.initial,
-            "candidates": self.candidates,
-            "parents": self.parents,
-            "acquisition": self.acquisition,
-            "ucb_beta": self.ucb_beta,
-            "encoding": self.encoding,
-            "members": self.members,
-            "update_steps": self.update_steps,
-        }
 
     def new_model(self) -> Any:
         from archsearch.predict import MLPEnsemble  # torch only once a model is needed

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from archsearch.configurable import Configurable
 from archsearch.registry import Registry
 from archsearch.space.base import Architecture, SearchSpace
 
@@ -55,10 +56,11 @@ class Observation:
         return self.values[0] if self.values is not None and self.feasible else None
 
 
-class Strategy(ABC):
+class Strategy(Configurable, ABC):
     """Base class of search strategies; see the module docstring for the contract."""
 
     name: str = "strategy"
+    not_options = ("space", "seed")
     #: True for strategies whose proposals carry a fidelity (Hyperband, BOHB): they only make
     #: sense with an evaluator whose results depend on it (``Evaluator.supports_fidelity``)
     uses_fidelity: bool = False
@@ -133,8 +135,9 @@ class Strategy(ABC):
         return self.sample_unseen()
 
     def options(self) -> dict[str, Any]:
-        """The constructor options (besides space and seed), stored with a study."""
-        return {}
+        """The constructor options (besides space and seed), stored with a study: derived
+        from the constructor's signature (:mod:`archsearch.configurable`), never copied."""
+        return self.init_options()
 
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy")

@@ -31,8 +31,6 @@ Everything is numpy: the cost of a proposal is ``O(candidates * n * d)``.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from archsearch.errors import ArchsearchError
@@ -99,8 +97,6 @@ class BOHB(Hyperband):
     is model-based search with a TPE on its own.
     """
 
-    name = "bohb"
-
     def __init__(
         self,
         space: SearchSpace,
@@ -135,16 +131,6 @@ class BOHB(Hyperband):
         self._data: dict[float, tuple[list[np.ndarray], list[float | None]]] = {}
         self._canonical = getattr(space, "canonical", None)
         self._fitted: tuple[int, tuple[CategoricalKDE, CategoricalKDE] | None] | None = None
-
-    def options(self) -> dict[str, Any]:
-        return {
-            **super().options(),
-            "random_fraction": self.random_fraction,
-            "top_quantile": self.top_quantile,
-            "candidates": self.candidates,
-            "bandwidth_factor": self.bandwidth_factor,
-            "min_bandwidth": self.min_bandwidth,
-        }
 
     def _observe(self, observation: Observation) -> None:
         fidelity = float(

@@ -1,7 +1,6 @@
 """Regularized (aging) evolution, Real et al., AAAI 2019, Algorithm 1."""
 
 from collections import deque
-from typing import Any
 
 from archsearch.errors import ArchsearchError
 from archsearch.space.base import Architecture, SearchSpace
@@ -20,8 +19,6 @@ class RegularizedEvolution(Strategy):
     repeat teaches nothing and only spends budget.
     """
 
-    name = "evolution"
-
     def __init__(
         self, space: SearchSpace, seed: int = 0, population_size: int = 10, sample_size: int = 3
     ) -> None:
@@ -35,9 +32,6 @@ class RegularizedEvolution(Strategy):
         self.sample_size = sample_size
         self.population: deque[Observation] = deque(maxlen=population_size)
         self._asked = 0
-
-    def options(self) -> dict[str, Any]:
-        return {"population_size": self.population_size, "sample_size": self.sample_size}
 
     def ask(self) -> Architecture:
         self._asked += 1

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 from archsearch.errors import ArchsearchError
 from archsearch.space.base import Architecture, SearchSpace
@@ -102,7 +101,6 @@ class Hyperband(Strategy):
     Subclasses change only :meth:`_sample_new` (BOHB: a model instead of uniform samples).
     """
 
-    name = "hyperband"
     uses_fidelity = True
 
     def __init__(
@@ -129,13 +127,6 @@ class Hyperband(Strategy):
         self._brackets: list[_Bracket] = []  # open brackets, oldest first
         self._opened = 0
         self._jobs: dict[tuple[Architecture, float], list[tuple[_Bracket, int]]] = {}
-
-    def options(self) -> dict[str, Any]:
-        return {
-            "min_fidelity": self.min_fidelity,
-            "max_fidelity": self.max_fidelity,
-            "eta": self.eta,
-        }
 
     def cost(self, fidelity: float | None) -> float:
         """An evaluation's cost in full evaluations: ``fidelity / max_fidelity``."""

@@ -1,8 +1,6 @@
 """Local search (hill climbing) with random restarts; White et al., UAI 2021, show it is a
 strong baseline on NAS benchmarks whose neighbourhoods are small."""
 
-from typing import Any
-
 from archsearch.space.base import Architecture, SearchSpace
 from archsearch.strategy.base import STRATEGIES, Observation, Strategy
 
@@ -17,8 +15,6 @@ class LocalSearch(Strategy):
     current architecture is a local optimum and a new climb starts from fresh samples.
     """
 
-    name = "local"
-
     def __init__(self, space: SearchSpace, seed: int = 0, initial: int = 10) -> None:
         super().__init__(space, seed)
         self.initial = max(1, initial)
@@ -27,9 +23,6 @@ class LocalSearch(Strategy):
         self._waiting: set[Architecture] = set()  # proposed neighbours not yet told
         self._starts: list[Observation] = []  # told samples of the restart in progress
         self._start_asked = 0
-
-    def options(self) -> dict[str, Any]:
-        return {"initial": self.initial}
 
     def ask(self) -> Architecture:
         if self.current is not None and self._queue:

@@ -40,8 +40,6 @@ class PredictorGuidedEvolution(ModelBasedStrategy):
     again. Spaces without a cell graph use GATES' one-hot fallback encoder.
     """
 
-    name = "predictor-evolution"
-
     def __init__(
         self,
         space: SearchSpace,
@@ -75,19 +73,6 @@ class PredictorGuidedEvolution(ModelBasedStrategy):
         self.epochs = epochs
         self.min_steps = min_steps
         self.population: deque[Observation] = deque(maxlen=population_size)
-
-    def options(self) -> dict[str, Any]:
-        return {
-            "initial": self.initial,
-            "population_size": self.population_size,
-            "sample_size": self.sample_size,
-            "candidates": self.candidates,
-            "tournaments": self.tournaments,
-            "width": self.width,
-            "epochs": self.epochs,
-            "min_steps": self.min_steps,
-            "update_steps": self.update_steps,
-        }
 
     def propose_from(self, successes: list[Observation]) -> Architecture:
         parents = [self._tournament() for _ in range(self.tournaments)]

@@ -11,7 +11,6 @@ class RandomSearch(Strategy):
     It never looks at the results, so it serves any number of objectives.
     """
 
-    name = "random"
     max_objectives = None
 
     def ask(self) -> Architecture:

@@ -24,8 +24,6 @@ for REINFORCE on CIFAR-10 (``benchmarks/nb201_search.py --strategies random,rein
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from archsearch.errors import ArchsearchError
@@ -51,8 +49,6 @@ class Reinforce(Strategy):
     replays) update it all the same: the score-function estimator is then off-policy, but
     still moves probability toward what scored above the baseline.
     """
-
-    name = "reinforce"
 
     def __init__(
         self,
@@ -82,9 +78,6 @@ class Reinforce(Strategy):
         # from the canonical architecture's in the decisions the model does not ask
         self._drawn: dict[Architecture, list[int]] = {}
         self._canonical = getattr(space, "canonical", None)
-
-    def options(self) -> dict[str, Any]:
-        return {"lr": self.lr, "entropy": self.entropy, "baseline_decay": self.baseline_decay}
 
     # ---------------------------------------------------------------- policy
     def probabilities(self) -> list[np.ndarray]:
