@@ -58,8 +58,13 @@ class Evaluator(ABC):
         *,
         seed: int = 0,
         fidelity: float | None = None,
+        time_limit: float | None = None,
     ) -> EvalResult:
-        """Score one architecture; may raise, which the study records as a failure."""
+        """Score one architecture; may raise, which the study records as a failure.
+
+        ``time_limit``: seconds the study has left (``None``: no limit); an evaluator that
+        trains stops at an epoch boundary once it is spent and reports the epochs it trained.
+        """
 
     def config(self) -> dict[str, Any]:
         """What the evaluator registry needs to construct this evaluator again."""

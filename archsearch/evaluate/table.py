@@ -99,6 +99,7 @@ class TableEvaluator(Evaluator):
         *,
         seed: int = 0,
         fidelity: float | None = None,
+        time_limit: float | None = None,  # a table lookup: nothing to cut short
     ) -> EvalResult:
         self._lookup(space)
         r = self.row(arch, space)
@@ -156,6 +157,7 @@ class NASBenchGraphEvaluator(Evaluator):
         *,
         seed: int = 0,
         fidelity: float | None = None,
+        time_limit: float | None = None,  # a table lookup: nothing to cut short
     ) -> EvalResult:
         key = space.benchmark_hash(arch)
         r = self.table.row(key)

@@ -190,6 +190,7 @@ class SupernetEvaluator(Evaluator):
         *,
         seed: int = 0,
         fidelity: float | None = None,
+        time_limit: float | None = None,  # one scoring pass, no training: nothing to cut
     ) -> EvalResult:
         started = time.perf_counter()
         accuracy, loss = self.scorer.score(arch)
