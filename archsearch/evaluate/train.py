@@ -3,8 +3,30 @@
 The protocol is NAS-Bench-201's (Dong & Yang, ICLR 2020): the search sees validation
 accuracy, measured on images carved out of the training set; test accuracy is reported
 beside it and never steers the search. Training is plain minibatch SGD (or Adam/AdamW) on
-tensors already in memory, with a seeded data order, so the same seed gives the same
-network on the same machine.
+tensors already in memory, with a seeded data order.
+
+Reproducibility. On the CPU the same seed and recipe give the same weights to the last bit,
+in one process or in another, on an idle or a loaded machine, provided the number of
+intra-op threads is the same: what changes the bits is ``torch.get_num_threads()``, which
+torch sets to the cores it sees at start-up, because oneDNN and MKL split each convolution's
+and matrix product's reductions across threads and so sum in another order. Measured with
+``NB201Space(channels=4, cells_per_stage=1)`` on ``digits`` (2 epochs, batch 32, seed 7) on a
+2-core AMD EPYC, torch 2.13: twice in one process, in separate processes and beside two
+busy-looping processes, 1 thread always gave state-dict hash ``7d95c981``, training loss
+0.40395 and 95.5% validation accuracy, and 2 threads always gave ``467bdd59``, 0.39516 and
+96.0%; the channels-last layout (``Recipe.channels_last``) changes the bits as well
+(``channels_last=False``: ``6cf5fb90`` at 1 thread, ``a4b6ab7f`` at 2), and
+``torch.use_deterministic_algorithms(True)`` changes nothing here, so it is not set. A few
+ulps early on become a different network after a few hundred SGD steps and a different
+choice for a search. The recipe therefore fixes the thread count: ``threads`` (default 1),
+set around each training and evaluation and restored afterwards. One thread is also the
+fast choice for these small networks on a shared machine: beside two busy loops the run
+above took 12 s on 1 thread and 152 s on 2, whose OpenMP threads wait for each other. What
+still changes the bits: another CPU instruction set (oneDNN and MKL pick kernels by it),
+another torch, oneDNN or MKL version, ``threads=None`` (torch's setting, whatever it is), and
+training several models at once in threads of one process (the thread count is global).
+Time is never an input to training, except that a ``time_limit`` can end it early; the
+result says so (``time_limited``).
 
 The defaults are a CPU-sized recipe for Fashion-MNIST: 10,000 training images, 2 epochs,
 batch 64, SGD (lr 0.05, Nesterov momentum 0.9, weight decay 5e-4) with a cosine schedule,
@@ -12,6 +34,8 @@ batch 64, SGD (lr 0.05, Nesterov momentum 0.9, weight decay 5e-4) with a cosine 
 network (``NB201Space(channels=8, cells_per_stage=1)``) one evaluation of a random cell took
 13-29 s of CPU time, median 18.5 s, on one thread of a loaded 2-core AMD EPYC, and reached
 80-85% validation accuracy (``benchmarks/train_throughput.py`` prints both).
+Figures made before ``threads`` existed used torch's default, the cores torch saw (2 for
+``benchmarks/results/main_job.txt``, whose user time is twice its wall time).
 """
 
 from __future__ import annotations
@@ -101,7 +125,9 @@ class Recipe:
 
     ``epochs`` may be fractional (a multi-fidelity strategy asking for half an epoch gets
     half an epoch's steps); the schedule always spans the whole run. ``channels_last``
-    ``None`` means: on the CPU (see :meth:`use_channels_last`).
+    ``None`` means: on the CPU (see :meth:`use_channels_last`). ``threads`` is the number of
+    intra-op CPU threads to train and evaluate with; it is part of the recipe because it
+    changes the result's bits (see the module docstring). ``None`` leaves torch's setting.
     """
 
     epochs: float = 2
@@ -113,6 +139,7 @@ class Recipe:
     label_smoothing: float = 0.0
     device: str = "cpu"
     channels_last: bool | None = None
+    threads: int | None = 1
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -139,6 +166,11 @@ class Recipe:
             raise ArchsearchError(
                 f"channels_last must be true, false or null, got {self.channels_last!r}"
             )
+        threads = self.threads
+        if threads is not None and (type(threads) is not int or threads < 1):
+            raise ArchsearchError(
+                f"threads must be a positive integer or null, got {self.threads!r}"
+            )
         resolve_device(self.device)
 
     def use_channels_last(self, device: torch.device, input_ndim: int) -> bool:
@@ -161,17 +193,37 @@ class Recipe:
 
 @dataclass(frozen=True)
 class TrainLog:
-    """What :func:`train_model` did: mean loss of the last epoch, steps, seconds."""
+    """What :func:`train_model` did: mean loss of the last epoch, steps, seconds.
+
+    ``time_limited`` says that a time limit ended training before the recipe's steps.
+    """
 
     loss: float
     steps: int
     epochs: float
     seconds: float
     images: int
+    time_limited: bool = False
 
     @property
     def diverged(self) -> bool:
         return not math.isfinite(self.loss)
+
+
+@contextmanager
+def cpu_threads(threads: int | None) -> Iterator[None]:
+    """Run with ``threads`` intra-op threads inside (``None``: as set), restoring them after.
+
+    The count is process-wide: it changes reduction order, and so the bits of a result.
+    """
+    previous = torch.get_num_threads()
+    if threads is not None and threads != previous:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
 
 
 @contextmanager
@@ -183,7 +235,14 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
-def train_model(model: nn.Module, data: ImageData, recipe: Recipe, seed: int = 0) -> TrainLog:
+def train_model(
+    model: nn.Module,
+    data: ImageData,
+    recipe: Recipe,
+    seed: int = 0,
+    *,
+    time_limit: float | None = None,
+) -> TrainLog:
     """Train ``model`` in place on ``data``'s training split; it stays on the recipe's device.
 
     Images are drawn by a per-epoch permutation of a generator seeded with ``seed``; each
@@ -191,8 +250,23 @@ def train_model(model: nn.Module, data: ImageData, recipe: Recipe, seed: int = 0
     a batch of one). Training stops at the first non-finite loss, which the log reports as
     its ``loss``. The loop touches nothing but in-memory tensors: no DataLoader, no workers.
     The model is trained in channels-last layout where the recipe says so (see
-    :meth:`Recipe.use_channels_last`) and given back in the default layout.
+    :meth:`Recipe.use_channels_last`) and given back in the default layout, with the
+    recipe's ``threads``.
+
+    ``time_limit`` (seconds from the call, ``None``: none) ends training at the end of the
+    first epoch that finishes once it is spent, so at least one epoch (or the recipe's
+    fraction of one) is always trained; the learning-rate schedule still spans the recipe's
+    steps, so a cut run is not annealed. The log's ``epochs`` and ``time_limited`` say
+    what happened. Whether a limit cuts depends on the clock; the steps trained do not.
     """
+    with cpu_threads(recipe.threads):
+        return _train(model, data, recipe, seed, time_limit)
+
+
+def _train(
+    model: nn.Module, data: ImageData, recipe: Recipe, seed: int, time_limit: float | None
+) -> TrainLog:
+    called = time.perf_counter()
     device = resolve_device(recipe.device)
     x, y = data.x_train.to(device), data.y_train.to(device)
     n = len(y)
@@ -212,6 +286,7 @@ def train_model(model: nn.Module, data: ImageData, recipe: Recipe, seed: int = 0
     started = time.perf_counter()
     step, epoch_loss, epoch_steps = 0, torch.zeros((), device=device), 0
     last_loss = float("nan")
+    time_limited = False
     with _seeded(seed, device):
         while step < total:
             order = torch.randperm(n, generator=generator).to(device, non_blocking=True)
@@ -233,8 +308,15 @@ def train_model(model: nn.Module, data: ImageData, recipe: Recipe, seed: int = 0
                 step += 1
                 if step % NAN_CHECK_EVERY == 0 and not torch.isfinite(epoch_loss):
                     break
-            last_loss = float(epoch_loss) / max(1, epoch_steps)
+            last_loss = float(epoch_loss) / max(1, epoch_steps)  # waits for the device
             if not math.isfinite(last_loss):
+                break
+            if (
+                time_limit is not None
+                and step < total
+                and time.perf_counter() - called >= time_limit
+            ):
+                time_limited = True
                 break
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -242,8 +324,9 @@ def train_model(model: nn.Module, data: ImageData, recipe: Recipe, seed: int = 0
     if channels_last:
         model.to(memory_format=torch.contiguous_format)
     return TrainLog(
-        loss=last_loss, steps=step, epochs=step / per_epoch, seconds=seconds, images=step * batch
-    )
+        loss=last_loss, steps=step, epochs=step / per_epoch, seconds=seconds,
+        images=step * batch, time_limited=time_limited,
+    )  # fmt: skip
 
 
 @torch.no_grad()  # not inference_mode: the layout change below would make the
@@ -292,8 +375,9 @@ class TrainingEvaluator(Evaluator):
             stored as ``None``, when ``data`` is given.
         data_dir: where the dataset's files are (``None``: its default place).
         epochs, batch_size, optimizer, lr, weight_decay, schedule, label_smoothing, device,
-        channels_last: the training :class:`Recipe`; ``fidelity`` overrides ``epochs``
-            per evaluation.
+        channels_last, threads: the training :class:`Recipe`; ``fidelity`` overrides
+            ``epochs`` per evaluation. ``threads`` (default 1) fixes torch's intra-op thread
+            count while evaluating, which the result's bits depend on; ``None`` leaves it.
         train_size: at most this many training images, the first ones left after the
             validation split (a seeded random subset, since the split permutes; the first
             ones of ``data`` when it comes with its own validation split); ``None``: all.
@@ -310,11 +394,12 @@ class TrainingEvaluator(Evaluator):
     Returns from :meth:`evaluate`: objective validation accuracy, reported test accuracy (or
     ``None`` without a test set), metrics ``loss`` (mean training loss of the last epoch),
     ``valid_loss``, ``train_seconds`` (the training loop), ``eval_seconds``, ``params``,
-    ``flops`` (one image), ``epochs``, ``train_images``, and the trained model on the CPU.
-    A non-finite training loss ends training and returns a NaN objective (a failed trial).
+    ``flops`` (one image), ``epochs`` (trained), ``train_images``, and the trained model on
+    the CPU; given a ``time_limit``, also ``time_limited`` (1.0 when the limit ended training
+    before the recipe's epochs, else 0.0). A non-finite training loss ends training and
+    returns a NaN objective (a failed trial).
     """
 
-    name = "train"
     objective_name = "valid_accuracy"
     reported_name = "test_accuracy"
     supports_fidelity = True
@@ -339,11 +424,12 @@ class TrainingEvaluator(Evaluator):
         split_seed: int = 0,
         device: str = "cpu",
         data: ImageData | str | None = None,
+        threads: int | None = 1,
     ) -> None:
         self.recipe = Recipe(
             epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
             weight_decay=weight_decay, schedule=schedule, label_smoothing=label_smoothing,
-            device=device, channels_last=channels_last,
+            device=device, channels_last=channels_last, threads=threads,
         )  # fmt: skip
         for option, value in (("train_size", train_size), ("test_size", test_size)):
             if value is not None and not (isinstance(value, int) and value > 0):
@@ -406,11 +492,24 @@ class TrainingEvaluator(Evaluator):
         fidelity: float | None = None,
         time_limit: float | None = None,
     ) -> EvalResult:
+        called = time.perf_counter()
         recipe = self.recipe
         if fidelity is not None:
             if not fidelity > 0:
                 raise ArchsearchError(f"fidelity is a number of epochs > 0, got {fidelity!r}")
             recipe = Recipe(**{**asdict(recipe), "epochs": float(fidelity)})
+        with cpu_threads(recipe.threads):
+            return self._evaluate(arch, space, recipe, seed, time_limit, called)
+
+    def _evaluate(
+        self,
+        arch: Architecture,
+        space: SearchSpace,
+        recipe: Recipe,
+        seed: int,
+        time_limit: float | None,
+        called: float,
+    ) -> EvalResult:
         device = resolve_device(recipe.device)
         data = self._data_on(device)
         with _seeded(seed, device):  # the initial weights depend on the seed alone
@@ -418,7 +517,8 @@ class TrainingEvaluator(Evaluator):
         from archsearch.hardware import count_flops, count_params
 
         params, flops = count_params(model), count_flops(model, data.input_shape)
-        log = train_model(model, data, recipe, seed=seed)
+        left = None if time_limit is None else time_limit - (time.perf_counter() - called)
+        log = train_model(model, data, recipe, seed=seed, time_limit=left)
         metrics = {
             "loss": log.loss,
             "train_seconds": log.seconds,
@@ -427,6 +527,8 @@ class TrainingEvaluator(Evaluator):
             "epochs": log.epochs,
             "train_images": float(len(data.y_train)),
         }
+        if time_limit is not None:
+            metrics["time_limited"] = float(log.time_limited)
         if log.diverged:
             return EvalResult({self.objective_name: float("nan"), **metrics})
         started = time.perf_counter()
@@ -445,16 +547,8 @@ class TrainingEvaluator(Evaluator):
         return EvalResult(metrics, model=model.cpu().eval())
 
     def config(self) -> dict[str, Any]:
-        options = {
-            "name": self.name,
-            "dataset": self.dataset,
-            "data_dir": self.data_dir,
-            **asdict(self.recipe),
-            "train_size": self.train_size,
-            "valid_size": self.valid_size,
-            "test_size": self.test_size,
-            "split_seed": self.split_seed,
-        }
+        """The derived options, with user data (not storable) replaced by its marker."""
+        options = super().config()
         if self._user_data is not None:
             options["data"] = f"{USER_DATA}:{self._user_data.name}"
         elif self._stored_marker is not None:
