@@ -43,7 +43,7 @@ class Controller(nn.Module):
         self.lstm = nn.LSTMCell(hidden, hidden)
         self.embeddings = nn.ModuleList(nn.Embedding(n, hidden) for n in self.sizes)
         self.heads = nn.ModuleList(nn.Linear(hidden, n) for n in self.sizes)
-        self._allowed = getattr(space, "allowed", None)
+        self._allowed = space.allowed if space.supports("allowed") else None
         for head in self.heads:  # start from the uniform policy
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)

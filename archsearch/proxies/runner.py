@@ -79,14 +79,15 @@ def thin_space(space: SearchSpace) -> SearchSpace | None:
     TE-NAS counts linear regions on such a network (C=1, N=1) because on a wide one every
     input has its own activation pattern.
     """
-    if hasattr(space, "channels") and hasattr(space, "cells_per_stage"):
-        options = {**space.config(), "channels": 1, "cells_per_stage": 1}
-        options.pop("name", None)
-        try:
-            return type(space)(**options)
-        except TypeError:
-            return None
-    return None
+    options = space.config()
+    if "channels" not in options or "cells_per_stage" not in options:
+        return None
+    options = {**options, "channels": 1, "cells_per_stage": 1}
+    options.pop("name", None)
+    try:
+        return type(space)(**options)
+    except TypeError:
+        return None
 
 
 def score_architectures(

@@ -98,6 +98,10 @@ class Architecture(Mapping[str, Choice]):
         return dict(self._items)
 
 
+#: the optional capabilities a space may declare (see :class:`SearchSpace`)
+CAPABILITIES = ("build", "graph", "operations", "canonical", "isomorphism_hash", "allowed")
+
+
 class SearchSpace(Configurable):
     """A product of decisions, optionally with a validity constraint.
 
@@ -105,6 +109,22 @@ class SearchSpace(Configurable):
     :meth:`to_string`/:meth:`from_string` (a field-standard string format), :meth:`build`
     (the network) and :meth:`encode` (extra encodings). Everything else follows from the
     decisions, so a new space is usually a constructor and a ``build``.
+
+    **Optional capabilities** are declared, not probed for: a space lists in
+    :attr:`capabilities` which of these it provides, and callers ask
+    :meth:`supports` instead of ``hasattr`` (``tests/test_contracts.py`` checks that each
+    declared capability is implemented and each implemented one declared):
+
+    * ``"build"``: :meth:`build` returns a ``torch.nn.Module`` for an architecture;
+    * ``"graph"``: :meth:`graph` gives the cell as an operation-on-node DAG (path and
+      adjacency encodings, GATES, cell hashing);
+    * ``"operations"``: :attr:`operations` is the operation vocabulary of its cells;
+    * ``"canonical"``: :meth:`canonical` maps an assignment to the one member standing for
+      it (define-by-run spaces, whose inactive decisions take their first choice);
+    * ``"isomorphism_hash"``: :meth:`isomorphism_hash` names the cells that compute the same
+      function alike (so a strategy does not evaluate one twice);
+    * ``"allowed"``: :meth:`allowed` says which choices keep a partial assignment valid
+      (controllers that sample decision by decision).
     """
 
     name: str = "space"
@@ -112,6 +132,10 @@ class SearchSpace(Configurable):
     constrained: bool = False
     #: a space made directly from decision objects is not rebuilt from its stored options
     not_options: tuple[str, ...] = ("decisions",)
+    #: the optional capabilities this space provides (see the class docstring)
+    capabilities: frozenset[str] = frozenset()
+    #: the operation vocabulary, for spaces with the ``"operations"`` capability
+    operations: tuple[str, ...] | None = None
 
     def __init__(self, decisions: Sequence[Decision]) -> None:
         labels = [d.label for d in decisions]
@@ -253,6 +277,29 @@ class SearchSpace(Configurable):
             row[d.index(arch[d.label])] = 1.0
             parts.append(row)
         return np.concatenate(parts)
+
+    # ------------------------------------------------------------- capabilities
+    def supports(self, capability: str) -> bool:
+        """Whether the space provides ``capability`` (one of :data:`CAPABILITIES`)."""
+        if capability not in CAPABILITIES:
+            raise ValueError(f"unknown capability {capability!r}; known: {list(CAPABILITIES)}")
+        return capability in self.capabilities
+
+    def graph(self, arch: Architecture) -> tuple[np.ndarray, list[str]]:
+        """``(adjacency, node operation names)`` of the cell (capability ``"graph"``)."""
+        raise NotImplementedError(f"space {self.name!r} has no graph view")
+
+    def canonical(self, assignment: Mapping[str, Choice]) -> Architecture:
+        """The member standing for ``assignment`` (capability ``"canonical"``)."""
+        raise NotImplementedError(f"space {self.name!r} has no canonical form")
+
+    def isomorphism_hash(self, arch: Architecture) -> str:
+        """Equal for cells computing the same function (capability ``"isomorphism_hash"``)."""
+        raise NotImplementedError(f"space {self.name!r} has no isomorphism hash")
+
+    def allowed(self, decision_label: str, partial: Mapping[str, Choice]) -> list[bool]:
+        """Which choices keep ``partial`` valid (capability ``"allowed"``)."""
+        raise NotImplementedError(f"space {self.name!r} does not check partial assignments")
 
     # ------------------------------------------------------------------ building
     def build(

@@ -77,6 +77,8 @@ class DARTSSpace(SearchSpace):
     the paper evaluates its cells at C=36 and 20 cells.
     """
 
+    capabilities = frozenset({"allowed", "build", "operations"})
+
     constrained = True
     operations = OPERATIONS
 

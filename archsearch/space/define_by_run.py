@@ -270,6 +270,8 @@ class DefineByRunSpace(SearchSpace):
     See the module docstring for discovery, canonical form and probing.
     """
 
+    capabilities = frozenset({"build", "canonical"})
+
     constrained = True
 
     def __init__(

@@ -43,7 +43,7 @@ MAX_PATHS = 4096
 
 def has_graph(space: SearchSpace) -> bool:
     """Whether ``space`` describes architectures as cell graphs (``space.graph(arch)``)."""
-    return callable(getattr(space, "graph", None))
+    return space.supports("graph")
 
 
 def resolve_kind(space: SearchSpace, kind: str) -> str:
@@ -65,10 +65,10 @@ def resolve_kind(space: SearchSpace, kind: str) -> str:
 def operations(space: SearchSpace) -> tuple[str, ...]:
     """The operation vocabulary of a graph space, zero operations excluded.
 
-    A space may declare ``operations``; otherwise the string choices of its decisions, in
-    order of first appearance, are taken as operations.
+    A space may declare ``operations`` (the capability); otherwise the string choices of its
+    decisions, in order of first appearance, are taken as operations.
     """
-    declared = getattr(space, "operations", None)
+    declared = space.operations if space.supports("operations") else None
     if declared is None:
         seen: dict[str, None] = {}
         for decision in space.decisions:

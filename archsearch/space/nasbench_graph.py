@@ -63,6 +63,8 @@ class NASBenchGraphSpace(SearchSpace):
     one space serves the eight 9-operation datasets.
     """
 
+    capabilities = frozenset({"isomorphism_hash", "operations"})
+
     constrained = True  # only the all-skip cells are excluded
 
     def __init__(self, dataset: str = "cora") -> None:

@@ -66,6 +66,8 @@ class NB201Space(SearchSpace):
     defaults C=16, N=5 are the benchmark's.
     """
 
+    capabilities = frozenset({"build", "graph", "isomorphism_hash", "operations"})
+
     operations = OPERATIONS
     encodings = ("onehot", "adjacency")
 

@@ -129,7 +129,7 @@ class BOHB(Hyperband):
         self.n_min = len(space.decisions) + 1
         # fidelity -> (choice indices, objective or None), in the order told
         self._data: dict[float, tuple[list[np.ndarray], list[float | None]]] = {}
-        self._canonical = getattr(space, "canonical", None)
+        self._canonical = space.canonical if space.supports("canonical") else None
         self._fitted: tuple[int, tuple[CategoricalKDE, CategoricalKDE] | None] | None = None
 
     def _observe(self, observation: Observation) -> None:

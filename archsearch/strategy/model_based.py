@@ -108,7 +108,7 @@ class IsomorphismFilter:
     """
 
     def __init__(self, space: SearchSpace) -> None:
-        self.hasher = getattr(space, "isomorphism_hash", None)
+        self.hasher = space.isomorphism_hash if space.supports("isomorphism_hash") else None
         self._cache: dict[Architecture, str] = {}
         self._proposed: set[Architecture] = set()
         self._hashes: set[str] = set()

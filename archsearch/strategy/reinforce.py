@@ -77,7 +77,7 @@ class Reinforce(Strategy):
         # choice indices actually drawn for a proposal; for define-by-run spaces they differ
         # from the canonical architecture's in the decisions the model does not ask
         self._drawn: dict[Architecture, list[int]] = {}
-        self._canonical = getattr(space, "canonical", None)
+        self._canonical = space.canonical if space.supports("canonical") else None
 
     # ---------------------------------------------------------------- policy
     def probabilities(self) -> list[np.ndarray]:
