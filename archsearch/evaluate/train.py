@@ -42,8 +42,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -54,6 +53,7 @@ from torch import nn
 from archsearch.data.base import DATASETS, ImageData, load_dataset, split_train_valid, take
 from archsearch.errors import ArchsearchError
 from archsearch.evaluate.base import EVALUATORS, EvalResult, Evaluator
+from archsearch.runtime import cpu_threads, resolve_device, seeded
 from archsearch.space.base import Architecture, SearchSpace
 
 #: images per forward pass when measuring accuracy: on the CPU, batches whose activations fit
@@ -101,22 +101,6 @@ SCHEDULES: dict[str, Callable[[float], float]] = {
     "constant": _constant,
     "step": _step,  # x0.1 at 50% and again at 75% of the steps
 }
-
-
-def resolve_device(device: str) -> torch.device:
-    """``cpu``, ``cuda`` (``cuda:N``) or ``auto`` (CUDA when available) as a torch device."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu" or device.startswith("cuda"):
-        try:
-            resolved = torch.device(device)
-        except RuntimeError:
-            resolved = None
-        if resolved is not None:
-            if resolved.type == "cuda" and not torch.cuda.is_available():
-                raise ArchsearchError(f"device {device!r} asked for, but CUDA is not available")
-            return resolved
-    raise ArchsearchError(f"unknown device {device!r}; devices: cpu, cuda, cuda:N, auto")
 
 
 @dataclass(frozen=True)
@@ -210,31 +194,6 @@ class TrainLog:
         return not math.isfinite(self.loss)
 
 
-@contextmanager
-def cpu_threads(threads: int | None) -> Iterator[None]:
-    """Run with ``threads`` intra-op threads inside (``None``: as set), restoring them after.
-
-    The count is process-wide: it changes reduction order, and so the bits of a result.
-    """
-    previous = torch.get_num_threads()
-    if threads is not None and threads != previous:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != previous:
-            torch.set_num_threads(previous)
-
-
-@contextmanager
-def _seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed torch's global generators inside, and give the caller's state back afterwards."""
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices, device_type=device.type):
-        torch.manual_seed(seed)
-        yield
-
-
 def train_model(
     model: nn.Module,
     data: ImageData,
@@ -287,7 +246,7 @@ def _train(
     step, epoch_loss, epoch_steps = 0, torch.zeros((), device=device), 0
     last_loss = float("nan")
     time_limited = False
-    with _seeded(seed, device):
+    with seeded(seed, device):
         while step < total:
             order = torch.randperm(n, generator=generator).to(device, non_blocking=True)
             epoch_loss.zero_()
@@ -512,7 +471,7 @@ class TrainingEvaluator(Evaluator):
     ) -> EvalResult:
         device = resolve_device(recipe.device)
         data = self._data_on(device)
-        with _seeded(seed, device):  # the initial weights depend on the seed alone
+        with seeded(seed, device):  # the initial weights depend on the seed alone
             model = space.build(arch, data.input_shape, data.num_classes)
         from archsearch.hardware import count_flops, count_params
 

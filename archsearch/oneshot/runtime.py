@@ -1,17 +1,16 @@
-"""Where and how supernets run: device, mixed precision, memory format, batches and BN.
+"""Supernet data plumbing: batches on the device, batch-norm statistics, evaluation.
 
-Mixed precision is bfloat16 autocast: it needs no loss scaling (bfloat16 has float32's
-exponent range), which keeps the bi-level updates (DARTS's unrolled step, REINFORCE) free of
-scaler bookkeeping; ``auto`` turns it on for CUDA only. Channels-last memory is on by default
-on both devices: CUDA's tensor-core convolutions want it, and on the CPU it made supernet
-steps faster too (compare ``benchmarks/oneshot.py --channels-last on`` and ``off``).
+The device, precision and memory format come from :class:`archsearch.runtime.Runtime`, the
+runtime every trainer shares. Supernets use channels-last memory by default on both devices:
+CUDA's tensor-core convolutions want it, and on the CPU it made supernet steps faster too
+(compare ``benchmarks/oneshot.py --channels-last on`` and ``off``).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -19,79 +18,7 @@ from torch import nn
 
 from archsearch.data.base import ImageData
 from archsearch.errors import ArchsearchError
-
-AUTO = "auto"
-
-
-def _flag(value: bool | str | None, default: bool, what: str) -> bool:
-    if value is None or value == AUTO:
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ArchsearchError(f"{what} must be auto, true or false, got {value!r}")
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """A resolved device with its precision and memory-format settings."""
-
-    device: torch.device
-    amp: bool = False
-    channels_last: bool = False
-
-    @classmethod
-    def resolve(
-        cls,
-        device: str | torch.device | None = AUTO,
-        amp: bool | str | None = AUTO,
-        channels_last: bool | str | None = AUTO,
-    ) -> Runtime:
-        """``auto`` picks CUDA when present (and then mixed precision) and channels-last."""
-        name = str(device) if device is not None else AUTO
-        if name == AUTO:
-            name = "cuda" if torch.cuda.is_available() else "cpu"
-        try:
-            resolved = torch.device(name)
-        except RuntimeError:
-            raise ArchsearchError(f"unknown device {name!r}; devices: auto, cpu, cuda") from None
-        if resolved.type == "cuda" and not torch.cuda.is_available():
-            raise ArchsearchError("device cuda was asked for but no CUDA GPU is available")
-        if resolved.type not in ("cpu", "cuda"):
-            raise ArchsearchError(f"unsupported device {name!r}; devices: auto, cpu, cuda")
-        on_gpu = resolved.type == "cuda"
-        return cls(
-            resolved,
-            amp=_flag(amp, on_gpu, "amp"),
-            channels_last=_flag(channels_last, True, "channels_last"),
-        )
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
-
-    def module(self, model: nn.Module) -> nn.Module:
-        model.to(self.device)
-        if self.channels_last:
-            model.to(memory_format=torch.channels_last)
-        return model
-
-    def tensor(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, non_blocking=True)
-        if self.channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
-
-    def describe(self) -> dict[str, object]:
-        name = (
-            torch.cuda.get_device_name(self.device)
-            if self.device.type == "cuda"
-            else f"cpu ({torch.get_num_threads()} threads)"
-        )
-        return {"device": name, "amp": self.amp, "channels_last": self.channels_last}
+from archsearch.runtime import Runtime
 
 
 def on_device(data: ImageData, runtime: Runtime) -> ImageData:
