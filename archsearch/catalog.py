@@ -63,6 +63,7 @@ BUILTIN: dict[str, dict[str, str]] = {
     "strategy": {
         "bananas": "archsearch.strategy.bananas:BANANAS",
         "bohb": "archsearch.strategy.bohb:BOHB",
+        "derived": "archsearch.oneshot.run:DerivedArchitecture",
         "evolution": "archsearch.strategy.evolution:RegularizedEvolution",
         "hyperband": "archsearch.strategy.hyperband:Hyperband",
         "local": "archsearch.strategy.local_search:LocalSearch",

@@ -11,13 +11,20 @@ alone::
 
 Normalisation is part of the exported graph, so callers pass raw pixels. What the model
 is (architecture, dataset, accuracy, input shape) is stored beside the graph as JSON; read
-it with ``torch.export.load(path, extra_files={"archsearch.json": ""})``.
+it with ``torch.export.load(path, extra_files={"archsearch.json": ""})`` or
+:func:`load_metadata`.
+
+There is one export path and one metadata format for every study, one-shot studies
+included: :func:`train_winner` gives the best trial its trained network (kept weights or a
+retraining) and its metadata (:data:`METADATA_KEYS`), :func:`save_winner` writes it.
+``archsearch export`` and ``archsearch oneshot --retrain/--export`` both go through them.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +34,13 @@ from torch import nn
 from archsearch.errors import ArchsearchError, StudyError
 
 METADATA = "archsearch.json"
+#: the keys of every exported model's metadata (a value is None when it does not apply)
+METADATA_KEYS = (
+    "arch", "space", "method", "study_trial", "study_objective", "objective", "dataset",
+    "input_shape", "num_classes", "valid_accuracy", "test_accuracy", "train_seconds", "recipe",
+    "input",
+)  # fmt: skip
+INPUT = "float32 N x C x H x W raw pixels in [0, 1]"
 
 
 class Normalised(nn.Module):
@@ -70,9 +84,123 @@ def save_model(
 
 
 def load_metadata(path: str | Path) -> dict[str, Any]:
+    """The metadata stored beside an exported model's graph."""
     extra = {METADATA: ""}
     torch.export.load(str(path), extra_files=extra)
     return json.loads(extra[METADATA])
+
+
+def data_metadata(data: Any) -> dict[str, Any]:
+    """What an exported model says about its input: dataset, shape, classes, pixel range."""
+    return {
+        "dataset": getattr(data, "name", None),
+        "input_shape": list(data.input_shape),
+        "num_classes": data.num_classes,
+        "input": INPUT,
+    }
+
+
+def save_trained(
+    model: nn.Module, data: Any, path: str | Path, metadata: Mapping[str, Any]
+) -> Path:
+    """Save a network trained on ``data`` with the data's normalisation in front (raw-pixel
+    input) and the data's keys added to ``metadata``."""
+    wrapped = Normalised(model, data.mean, data.std, data.input_shape)
+    return save_model(wrapped, data.input_shape, path, {**metadata, **data_metadata(data)})
+
+
+@dataclass
+class Winner:
+    """The best trial of a study with its trained network, ready to save."""
+
+    model: nn.Module
+    data: Any
+    metadata: dict[str, Any]
+
+
+def train_winner(
+    directory: str | Path,
+    recipe: Mapping[str, Any] | None = None,
+    space_options: Mapping[str, Any] | None = None,
+    seed: int = 0,
+) -> Winner:
+    """The best architecture of the study in ``directory`` with trained weights.
+
+    A study whose evaluator trained networks gives the weights it kept for its best trial.
+    Otherwise (a tabular or a one-shot study), or when ``recipe`` is given, the winner is
+    trained from scratch by the ``train`` evaluator with ``recipe`` (dataset, epochs, ...),
+    and the space may be resized by ``space_options`` (e.g. fewer channels for a CPU). A
+    one-shot study's recipe defaults to the dataset its supernet was trained on.
+    """
+    from archsearch.components import build_evaluator, build_space
+    from archsearch.study import Study
+    from archsearch.study.study import BEST_WEIGHTS
+
+    study = Study.load(directory)
+    try:
+        best = study.best
+        if best is None:
+            raise StudyError(f"study in {directory} has no successful evaluation to export")
+        config = study.config
+        space_config = {**config["space"], **(space_options or {})}
+        space = build_space(space_config)
+        arch = space.from_json(best.arch_json)
+        weights = Path(directory) / BEST_WEIGHTS
+        trained_here = recipe is None and not space_options and weights.is_file()
+        oneshot = config.get("oneshot")
+        if trained_here:
+            evaluator = study.evaluator
+            data = evaluator.data  # the training evaluator's dataset
+            stored = torch.load(weights, map_location="cpu", weights_only=True)
+            if stored["trial"] != best.number:
+                raise StudyError(f"{weights} belongs to trial {stored['trial']}, not the best")
+            model = space.build(arch, data.input_shape, data.num_classes)
+            model.load_state_dict(stored["state_dict"])
+            values, recipe_used = dict(best.values), config["evaluator"]
+            test_accuracy = best.reported
+        else:
+            if recipe is None:
+                raise StudyError(
+                    f"study in {directory} kept no trained weights (evaluator "
+                    f"{config['evaluator']['name']!r}): name the data and recipe to train "
+                    "the winner, e.g. --dataset fashion-mnist --epochs 10"
+                )
+            recipe = dict(recipe)
+            if isinstance(oneshot, Mapping) and "dataset" not in recipe:
+                data_recipe = oneshot.get("data", {})
+                recipe["dataset"] = data_recipe.get("dataset")
+                if data_recipe.get("data_dir") and "data_dir" not in recipe:
+                    recipe["data_dir"] = data_recipe["data_dir"]
+            recipe_used = {"name": "train", **recipe}
+            evaluator = build_evaluator(recipe_used)
+            result = evaluator.evaluate(arch, space, seed=seed)
+            if result.diverged or result.model is None:
+                raise ArchsearchError(f"training the winner failed: {result.values}")
+            model, data, values = result.model, evaluator.data, dict(result.values)
+            test_accuracy = result.get(evaluator.reported_name)
+        method = oneshot.get("name") if isinstance(oneshot, Mapping) else None
+        metadata = {
+            "arch": space.to_string(arch),
+            "space": space_config,
+            "method": method or config.get("strategy", {}).get("name"),
+            "study_trial": best.number,
+            "study_objective": best.objective,
+            "objective": study.declaration.primary.name,
+            **data_metadata(data),
+            "valid_accuracy": values.get("valid_accuracy"),
+            "test_accuracy": test_accuracy,
+            "train_seconds": values.get("train_seconds"),
+            "recipe": recipe_used,
+        }
+        return Winner(model, data, {k: metadata[k] for k in METADATA_KEYS})
+    finally:
+        study.close()
+
+
+def save_winner(winner: Winner, to: str | Path) -> dict[str, Any]:
+    """Write a :class:`Winner` as a torch.export file; returns its metadata."""
+    save_trained(winner.model, winner.data, to, winner.metadata)
+    return winner.metadata
 
 
 def export_study(
@@ -84,62 +212,7 @@ def export_study(
 ) -> dict[str, Any]:
     """Export the best architecture of the study in ``directory``; returns its metadata.
 
-    A study whose evaluator trained networks exports the weights it kept for its best trial.
-    Otherwise (a tabular study), or when ``recipe`` is given, the winner is trained from
-    scratch by the ``train`` evaluator with ``recipe`` (dataset, epochs, ...), and the space
-    may be resized by ``space_options`` (e.g. fewer channels for a CPU).
+    :func:`train_winner` says where the weights come from; this is the export path of every
+    study, one-shot ones included.
     """
-    from archsearch.components import build_evaluator, build_space
-    from archsearch.study import Study
-    from archsearch.study.study import BEST_WEIGHTS
-
-    study = Study.load(directory)
-    try:
-        best = study.best
-        if best is None:
-            raise StudyError(f"study in {directory} has no successful evaluation to export")
-        space_config = {**study.config["space"], **(space_options or {})}
-        space = build_space(space_config)
-        arch = space.from_json(best.arch_json)
-        weights = Path(directory) / BEST_WEIGHTS
-        trained_here = recipe is None and not space_options and weights.is_file()
-        if trained_here:
-            evaluator = study.evaluator
-            data = evaluator.data  # the training evaluator's dataset
-            stored = torch.load(weights, map_location="cpu", weights_only=True)
-            if stored["trial"] != best.number:
-                raise StudyError(f"{weights} belongs to trial {stored['trial']}, not the best")
-            model = space.build(arch, data.input_shape, data.num_classes)
-            model.load_state_dict(stored["state_dict"])
-            test_accuracy, recipe_used = best.reported, study.config["evaluator"]
-        else:
-            if recipe is None:
-                raise StudyError(
-                    f"study in {directory} kept no trained weights (evaluator "
-                    f"{study.config['evaluator']['name']!r}): name the data and recipe to train "
-                    "the winner, e.g. --dataset fashion-mnist --epochs 10"
-                )
-            recipe_used = {"name": "train", **recipe}
-            evaluator = build_evaluator(recipe_used)
-            result = evaluator.evaluate(arch, space, seed=seed)
-            if result.diverged or result.model is None:
-                raise ArchsearchError(f"training the winner failed: {result.values}")
-            model, data = result.model, evaluator.data
-            test_accuracy = result.get(evaluator.reported_name)
-        metadata = {
-            "arch": space.to_string(arch),
-            "space": space_config,
-            "study_trial": best.number,
-            "study_objective": best.objective,
-            "dataset": getattr(data, "name", None),
-            "input_shape": list(data.input_shape),
-            "num_classes": data.num_classes,
-            "test_accuracy": test_accuracy,
-            "recipe": recipe_used,
-            "input": "float32 N x C x H x W raw pixels in [0, 1]",
-        }
-        wrapped = Normalised(model, data.mean, data.std, data.input_shape)
-        save_model(wrapped, data.input_shape, to, metadata)
-        return metadata
-    finally:
-        study.close()
+    return save_winner(train_winner(directory, recipe, space_options, seed), to)

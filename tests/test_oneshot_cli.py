@@ -8,7 +8,7 @@ import torch
 
 from archsearch.cli import oneshot
 from archsearch.errors import ArchsearchError
-from archsearch.export import load_metadata
+from archsearch.export import METADATA_KEYS, load_metadata
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +45,8 @@ def test_oneshot_command_searches_retrains_and_exports(tmp_path, capsys):
     assert summary["history"][0]["arch"] == summary["arch"]
     assert (out / "supernet.pt").is_file()
     assert load_metadata(model)["arch"] == summary["arch"]
+    assert tuple(load_metadata(model)) == METADATA_KEYS  # the metadata of every export
+    assert (out / "study.db").is_file() and summary["study"] == str(out)
     assert summary["retrain"]["test_accuracy"] is not None
     assert "gdas: |" in capsys.readouterr().out
 

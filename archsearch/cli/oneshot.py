@@ -1,14 +1,20 @@
 """``oneshot``: a weight-sharing search (DARTS, GDAS, SPOS, RSPS, ENAS) from the shell.
 
-Trains a supernet, prints the per-epoch diagnostics, derives an architecture and writes
-``oneshot.json`` to ``--out``; optionally retrains the winner from scratch, exports it as a
-plain-PyTorch model and checks the supernet's ranking against a ground-truth table::
+Trains a supernet, prints the per-epoch diagnostics and derives an architecture, as a study
+in ``--out`` like every other search (:mod:`archsearch.oneshot.run`: ``study.db``, the
+checkpoint ``supernet.pt``, the derived architecture as the study's best trial), so that
+``archsearch show``, ``resume`` and ``export`` work on it; ``oneshot.json`` is a summary
+written at the end. Optionally retrains the winner from scratch and exports it (through
+:func:`archsearch.export.train_winner`, the export path of every study) and checks the
+supernet's ranking against a ground-truth table::
 
     archsearch oneshot --method gdas --space nb201 --dataset fashion-mnist \\
         --space-opt channels=8 --space-opt cells_per_stage=1 --epochs 5 \\
         --train-size 6000 --valid-size 2000 --out runs/gdas --retrain --export gdas.pt2
 
 Every input is checked before training starts; a user error is one line and exit status 2.
+An ``--out`` that holds the same one-shot study continues it (as ``archsearch resume``); one
+that holds another study is refused.
 """
 
 from __future__ import annotations
@@ -66,12 +72,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--method-opt", dest="method_opts", action="append", default=[], metavar="KEY=VALUE",
         help="any other method option (VALUE parsed as JSON), e.g. tau_max=5",
     )  # fmt: skip
-    p.add_argument("--out", required=True, help="directory for oneshot.json (created)")
+    p.add_argument("--out", required=True, help="study directory (created)")
     p.add_argument(
         "--save-supernet",
         dest="save_supernet",
         action="store_true",
-        help=f"keep the trained supernet as {SUPERNET} (for evaluator 'supernet')",
+        help=f"kept for scripts: the study always keeps the trained supernet as {SUPERNET}",
     )
     p.add_argument(
         "--table",
@@ -135,14 +141,18 @@ def run(args: argparse.Namespace) -> int:
     import archsearch.components  # noqa: F401  (registries)
     from archsearch.cli.search_cmd import parse_options
     from archsearch.data.base import DATASETS
-    from archsearch.oneshot import ONESHOT, build_supernet, load_search_data, save_supernet
+    from archsearch.oneshot import ONESHOT, build_supernet, load_search_data
     from archsearch.oneshot.data import recipe as data_recipe
+    from archsearch.oneshot.run import run as run_study
+    from archsearch.oneshot.run import study_config
+    from archsearch.study import Study
+    from archsearch.study.study import DATABASE
 
     # ------------------------------------------------------- validate before any work
     method_cls = ONESHOT.get(args.method)
     DATASETS.get(args.dataset)
     out = Path(args.out)
-    if (out / RESULT).exists():
+    if (out / RESULT).exists() and not (out / DATABASE).exists():
         raise ArchsearchError(f"{out} already holds a one-shot result; choose another --out")
     options = _method_options(args)
     log = None if args.quiet or args.json else _print_epoch
@@ -167,27 +177,25 @@ def run(args: argparse.Namespace) -> int:
     supernet = build_supernet(args.space, data.input_shape, data.num_classes, **space_options)
     if args.export is not None and Path(args.export).exists():
         raise ArchsearchError(f"{args.export} exists; choose another --export path")
+    config = study_config(method, supernet.space, space_options, recipe, out)
+    study = Study.from_config(config, out)  # refuses a directory holding another study
 
     # ------------------------------------------------------------------- search
-    result = method.search(supernet, data)
-    summary = result.summary()
-    summary["data"] = recipe
-    summary["supernet"] = result.supernet.config()  # few-shot SPOS returns a split one
-    space = supernet.space
+    try:
+        found = run_study(study, method=method, data=data, supernet=supernet, log=log)
+    finally:
+        study.close()
+    summary = _summary(found, method.options(), recipe, out)
     if table is not None:
-        summary["table"] = _table_checks(result, data, table, method, args.rank_limit)
+        summary["table"] = _table_checks(found, data, table, method, args)
     if args.retrain or args.export:
-        summary["retrain"] = _retrain(result, space, table, retrain_options, args)
-    out.mkdir(parents=True, exist_ok=True)
-    if args.save_supernet:
-        save_supernet(out / SUPERNET, result.supernet, recipe)
-        summary["supernet_checkpoint"] = str(out / SUPERNET)
+        summary["retrain"] = _retrain(out, table, retrain_options, args)
     (out / RESULT).write_text(json.dumps(summary, indent=2, default=str))
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
-        print(f"{result.method}: {result.arch_string}")
-        print(f"search seconds: {result.search_seconds:.1f}; result in {out / RESULT}")
+        print(f"{summary['method']}: {found.arch_string}")
+        print(f"search seconds: {found.search_seconds:.1f}; result in {out / RESULT}")
         for key, value in summary.get("table", {}).items():
             print(f"{key}: {value}")
         if "retrain" in summary:
@@ -195,43 +203,125 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_epoch(record: dict[str, Any]) -> None:
+def _summary(found: Any, options: dict[str, Any], recipe: dict[str, Any], out: Path) -> dict:
+    """The ``oneshot.json`` summary (the keys of :meth:`OneShotResult.summary`, and where
+    the study and its checkpoint are)."""
+    training = found.training
+    return {
+        "method": found.study.config["oneshot"]["name"],
+        "arch": found.arch_string,
+        "search_seconds": round(found.search_seconds, 3),
+        "epochs_run": training["epochs_run"],
+        "stopped_early": training["stopped_early"],
+        "runtime": training["runtime"],
+        "options": options,
+        "history": found.history,
+        "details": found.details,
+        "data": recipe,
+        "supernet": training["supernet"],  # few-shot SPOS trains a split one
+        "supernet_checkpoint": str(found.checkpoint),
+        "study": str(out),
+    }
+
+
+def resume_study(study: Any, args: argparse.Namespace) -> int:
+    """``archsearch resume DIR`` on a one-shot study (:func:`archsearch.oneshot.run.run`)."""
+    from archsearch.cli.main import print_json
+    from archsearch.cli.search_cmd import format_summary
+    from archsearch.oneshot.run import TRAINING, describe
+    from archsearch.oneshot.run import run as run_study
+
+    quiet = args.quiet or args.json
+    training = study.storage.get_meta(TRAINING)
+    if not (training or {}).get("complete") and not args.json:
+        print(f"the supernet of {study.directory} was not fully trained: training it again")
+    try:
+        found = run_study(study, log=None if quiet else _print_epoch, progress=not quiet)
+        summary = study.summary()
+        summary["oneshot"] = describe(study)
+    finally:
+        study.close()
+    result = Path(study.directory) / RESULT
+    if not result.exists():
+        options = {k: v for k, v in study.config["oneshot"].items() if k not in ("name",)}
+        data = options.pop("data", None)
+        result.write_text(
+            json.dumps(_summary(found, options, data, Path(study.directory)), indent=2)
+        )
+    if args.json:
+        print_json(summary)
+    else:
+        print(format_summary(summary, study.directory))
+        print(format_oneshot(summary["oneshot"]))
+    return 0
+
+
+def format_oneshot(report: dict[str, Any]) -> str:
+    """The one-shot lines of ``archsearch show``: method, training state, epoch records."""
+    training = report["training"]
+    state = "complete" if training.get("complete") else "not complete"
+    lines = [
+        f"one-shot   {report['method']}: training {state}"
+        + (f" ({training['epochs_run']} epochs)" if "epochs_run" in training else "")
+        + f", supernet {report['checkpoint']}"
+    ]
+    if training.get("arch"):
+        lines.append(f"derived    {training['arch']}")
+    lines += ["", "epochs:"] if report["epochs"] else []
+    lines += [format_epoch(record) for record in report["epochs"]]
+    return "\n".join(lines)
+
+
+def format_epoch(record: dict[str, Any]) -> str:
     keys = (
         "train_loss", "valid_loss", "valid_acc", "entropy", "skip_share",
         "parameter_free_share", "seconds",
     )  # fmt: skip
     parts = [f"{k} {record[k]:.4g}" for k in keys if isinstance(record.get(k), int | float)]
     part = f" of sub-supernet {record['part']}" if "part" in record else ""  # few-shot SPOS
-    print(f"epoch {record['epoch']}{part}: " + ", ".join(parts), file=sys.stderr, flush=True)
+    return f"epoch {record['epoch']}{part}: " + ", ".join(parts)
 
 
-def _table_checks(result, data, table, method, limit) -> dict[str, Any]:
+def _print_epoch(record: dict[str, Any]) -> None:
+    print(format_epoch(record), file=sys.stderr, flush=True)
+
+
+def _table_checks(found, data, table, method, args) -> dict[str, Any]:
     """True accuracy of the derived cell (when the table holds it) and SPOS-style ranking."""
+    from archsearch.oneshot import Runtime, load_supernet
     from archsearch.oneshot.evaluator import InheritedWeights
     from archsearch.oneshot.ranking import table_ranking
 
     checks: dict[str, Any] = {"path": table.path, "rows": len(table)}
     valid, test = table.column("fmnist_valid"), table.column("fmnist_test")
-    if result.arch in table:
-        row = table.position(result.arch)
+    if found.arch in table:
+        row = table.position(found.arch)
         checks["derived_valid"] = float(valid[row])
         checks["derived_test"] = float(test[row])
         checks["derived_valid_percentile"] = round(100.0 * float((valid <= valid[row]).mean()), 2)
     else:
         checks["derived_in_table"] = False
-    scorer = InheritedWeights(result.supernet, data, method.runtime, eval_size=method.eval_size)
-    report, _ = table_ranking(scorer, table, limit=limit)
+    supernet = found.supernet  # None when an earlier run trained it
+    if supernet is None:
+        supernet, _ = load_supernet(found.checkpoint)
+    runtime = getattr(method, "runtime", None)
+    if runtime is None:
+        runtime = Runtime.resolve(args.device, args.amp, args.channels_last)
+    scorer = InheritedWeights(supernet, data, runtime, eval_size=method.eval_size)
+    report, _ = table_ranking(scorer, table, limit=args.rank_limit)
     checks["ranking"] = report
     return checks
 
 
-def _retrain(result, space, table, options, args) -> dict[str, Any]:
-    from archsearch.components import build_space
-    from archsearch.oneshot.pipeline import export_model, retrain
+def _retrain(out: Path, table, options, args) -> dict[str, Any]:
+    """Train the study's winner from scratch, and export it with ``--export``: the export
+    path and metadata of every study (:func:`archsearch.export.train_winner`)."""
+    from archsearch.export import save_winner, train_winner
 
+    space_options: dict[str, Any] = {}
     if table is not None:
         recipe = {**table.recipe["evaluator"], **options}
-        space = build_space(table.recipe["space"])
+        space_options = {k: v for k, v in table.recipe["space"].items() if k != "name"}
     else:
         recipe = {
             "dataset": args.dataset,
@@ -240,20 +330,16 @@ def _retrain(result, space, table, options, args) -> dict[str, Any]:
             **options,
         }
     recipe.pop("name", None)
-    trained, data = retrain(result.arch, space, recipe, seed=args.seed)
+    winner = train_winner(out, recipe, space_options, seed=args.seed)
+    metadata = winner.metadata
     info: dict[str, Any] = {
         "recipe": recipe,
-        "space": space.config(),
-        "valid_accuracy": trained.get("valid_accuracy"),
-        "test_accuracy": trained.get("test_accuracy"),
-        "train_seconds": trained.get("train_seconds"),
+        "space": metadata["space"],
+        "valid_accuracy": metadata["valid_accuracy"],
+        "test_accuracy": metadata["test_accuracy"],
+        "train_seconds": metadata["train_seconds"],
     }
     if args.export:
-        metadata = {
-            "arch": space.to_string(result.arch),
-            "space": space.config(),
-            "method": result.method,
-            "recipe": recipe,
-        }
-        info["export"] = str(export_model(trained, data, args.export, metadata))
+        save_winner(winner, args.export)
+        info["export"] = str(args.export)
     return info

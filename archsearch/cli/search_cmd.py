@@ -168,6 +168,10 @@ def run_resume(args: argparse.Namespace) -> int:
     from archsearch.study import Study
 
     study = Study.load(args.directory, run=True)
+    if "oneshot" in study.config:  # train the supernet if it was interrupted, then select
+        from archsearch.cli.oneshot import resume_study
+
+        return resume_study(study, args)
     if study.budget is not None and study.exhausted() and not args.json:
         print(f"study in {args.directory} has already spent its budget")
     return _finish(study, args)
@@ -180,10 +184,18 @@ def run_show(args: argparse.Namespace) -> int:
     study = Study.load(args.directory)
     summary = study.summary()
     summary["trajectory"] = study.trajectory()
+    if "oneshot" in study.config:  # the one-shot method, its training and epoch records
+        from archsearch.oneshot.run import describe
+
+        summary["oneshot"] = describe(study)
     if args.json:
         print_json(summary)
     else:
         print(format_summary(summary, study.directory))
+        if "oneshot" in summary:
+            from archsearch.cli.oneshot import format_oneshot
+
+            print(format_oneshot(summary["oneshot"]))
         print("\ntrajectory (best so far):")
         print(f"{'evals':>6} {'objective':>10} {'best':>10} {'reported':>10}")
         for row in summary["trajectory"]:

@@ -12,8 +12,9 @@ and exported like any other search result::
     result = ONESHOT.get("gdas")(epochs=5, arch_lr=3e-3).search(net, data)
     print(result.arch_string, result.history[-1])
 
-Importing this package registers the methods (registry kind ``oneshot``) and the
-``supernet`` evaluator.
+Importing this package registers the methods (registry kind ``oneshot``), the ``supernet``
+evaluator and the ``derived`` strategy of one-shot studies (:mod:`archsearch.oneshot.run`:
+a one-shot search as a stored study, as ``archsearch oneshot --out DIR`` runs it).
 """
 
 from archsearch.oneshot.base import ONESHOT, OneShotMethod, OneShotResult
@@ -26,6 +27,7 @@ from archsearch.oneshot.evaluator import (
     load_supernet,
     save_supernet,
 )
+from archsearch.oneshot.run import DerivedArchitecture, OneShotRun, resume
 from archsearch.oneshot.runtime import Runtime
 from archsearch.oneshot.spos import RSPS, SPOS
 from archsearch.oneshot.supernet import (
@@ -46,18 +48,21 @@ __all__ = [
     "SPOS",
     "Controller",
     "DARTSSupernet",
+    "DerivedArchitecture",
     "EdgeChoice",
     "InheritedWeights",
     "MixedOp",
     "NB201Supernet",
     "OneShotMethod",
     "OneShotResult",
+    "OneShotRun",
     "Runtime",
     "Supernet",
     "SupernetEvaluator",
     "build_supernet",
     "load_search_data",
     "load_supernet",
+    "resume",
     "save_supernet",
     "unrolled_hypergradient",
 ]

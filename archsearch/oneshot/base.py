@@ -89,6 +89,18 @@ class OneShotResult:
         }
 
 
+@dataclass
+class Training:
+    """The supernet training part of a search (:meth:`OneShotMethod.train`): the epoch
+    records, whether DARTS+ stopped it early, the method's extra training details (few-shot
+    SPOS's sub-supernets) and its wall time."""
+
+    history: list[dict[str, Any]]
+    stopped_early: bool
+    details: dict[str, Any]
+    seconds: float
+
+
 class _Mean:
     """Running mean of per-batch tensors, read once per epoch (no GPU sync per step)."""
 
@@ -187,6 +199,30 @@ class OneShotMethod(ABC):
         The supernet's initial weights are the caller's (seed torch before building it);
         batch order, sampling and Gumbel noise come from this method's ``seed``.
         """
+        started = time.perf_counter()
+        training = self.train(supernet, data)
+        final, details = self._finalize()
+        seconds = time.perf_counter() - started
+        return OneShotResult(
+            method=self.name,
+            arch=final,
+            arch_string=self.net.space.to_string(final),
+            history=training.history,
+            search_seconds=seconds,
+            stopped_early=training.stopped_early,
+            supernet=self.net,
+            runtime=self.runtime.describe(),
+            options=self.options(),
+            details={**details, **training.details},
+        )
+
+    def train(self, supernet: Supernet, data: ImageData) -> Training:
+        """The supernet training of :meth:`search`, without the final selection.
+
+        A stored one-shot study (:mod:`archsearch.oneshot.run`) calls this, checkpoints
+        ``self.net`` and then selects, so that a selection by a search over inherited
+        weights (SPOS) runs as the study's own trials, resumable like any search.
+        """
         self.runtime = Runtime.resolve(self.device, self.amp, self.channels_last)
         self.net = self.runtime.module(supernet)
         self.data = on_device(data, self.runtime)
@@ -226,20 +262,8 @@ class OneShotMethod(ABC):
             ):
                 stopped_early = True
                 break
-        final, details = self._finalize()
-        seconds = time.perf_counter() - started
-        return OneShotResult(
-            method=self.name,
-            arch=final,
-            arch_string=self.net.space.to_string(final),
-            history=history,
-            search_seconds=seconds,
-            stopped_early=stopped_early,
-            supernet=self.net,
-            runtime=self.runtime.describe(),
-            options=self.options(),
-            details=details,
-        )
+        details = self._after_training()
+        return Training(history, stopped_early, details, time.perf_counter() - started)
 
     def new_weight_optimizer(self, epochs: int) -> None:
         """SGD on ``self.net``'s weights, cosine-annealed from ``lr`` over ``epochs``."""
@@ -271,6 +295,11 @@ class OneShotMethod(ABC):
     @abstractmethod
     def entropy(self) -> float:
         """Mean entropy of the architecture distribution per decision, in nats."""
+
+    def _after_training(self) -> dict[str, Any]:
+        """More supernet training after the epochs (few-shot SPOS's sub-supernets), part of
+        what a checkpoint holds; returns details for the result (none by default)."""
+        return {}
 
     @abstractmethod
     def _finalize(self) -> tuple[Architecture, dict[str, Any]]:

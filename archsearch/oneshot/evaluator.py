@@ -10,6 +10,7 @@ study uses like any other evaluator.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path as FilePath
@@ -136,6 +137,12 @@ class SupernetEvaluator(Evaluator):
     study records, so it can be resumed) or in memory from an :class:`InheritedWeights`
     scorer. The objective is a proxy for the accuracy after training from scratch, and
     nothing is reported: retrain the winner to know its accuracy.
+
+    The checkpoint is read on first use, not at construction: a one-shot study names its
+    evaluator before its supernet is trained, and ``show`` builds it without scoring
+    anything. The scoring options (``calibration_batch_size``, ``seed``, ``amp``,
+    ``channels_last``) are those of :class:`InheritedWeights` and :class:`Runtime`, so that a
+    stored study scores exactly as SPOS's in-memory search does.
     """
 
     name = "supernet"
@@ -151,33 +158,74 @@ class SupernetEvaluator(Evaluator):
         device: str = "auto",
         calibration_batches: int = 4,
         eval_size: int | None = None,
+        calibration_batch_size: int = 128,
+        seed: int = 0,
+        amp: bool | str = "auto",
+        channels_last: bool | str = "auto",
     ) -> None:
         self.checkpoint = None if checkpoint is None else str(FilePath(checkpoint).resolve())
         self.data_dir = data_dir
         self.device = device
         self.calibration_batches = calibration_batches
         self.eval_size = eval_size
+        self.calibration_batch_size = calibration_batch_size
+        self.seed = seed
+        self.amp = amp
+        self.channels_last = channels_last
+        if scorer is None and checkpoint is None:
+            raise ArchsearchError(
+                "evaluator supernet needs a checkpoint (a trained supernet saved by "
+                "'archsearch oneshot ... --out DIR': DIR/supernet.pt)"
+            )
         if scorer is None:
-            if checkpoint is None:
-                raise ArchsearchError(
-                    "evaluator supernet needs a checkpoint (a trained supernet saved by "
-                    "'archsearch oneshot ... --save-supernet FILE')"
-                )
-            supernet, recipe = load_supernet(checkpoint)
+            Runtime.resolve(device, amp, channels_last)  # a bad option fails now
+        self._scorer = scorer
+        self._loaded: tuple[tuple[int, int], Supernet, dict[str, Any]] | None = None
+
+    def _load(self) -> tuple[Supernet, dict[str, Any]]:
+        """The checkpoint's supernet and data recipe, read again only when the file changed
+        (a one-shot study writes it after naming this evaluator)."""
+        assert self.checkpoint is not None
+        try:
+            stat = os.stat(self.checkpoint)
+        except OSError:
+            raise DataError(
+                f"supernet checkpoint {self.checkpoint} does not exist (yet): train the "
+                "supernet first"
+            ) from None
+        key = (stat.st_mtime_ns, stat.st_size)
+        if self._loaded is None or self._loaded[0] != key:
+            self._loaded = (key, *load_supernet(self.checkpoint))
+        return self._loaded[1], self._loaded[2]
+
+    @property
+    def scorer(self) -> InheritedWeights:
+        """The scorer over the checkpoint's supernet, built on first use."""
+        if self._scorer is None:
+            supernet, recipe = self._load()
+            self._loaded = None  # the scorer owns the supernet from here on
             from archsearch.oneshot.data import load_search_data
 
-            data = load_search_data(**{**recipe, **({"data_dir": data_dir} if data_dir else {})})
-            scorer = InheritedWeights(
+            data_dir = {"data_dir": self.data_dir} if self.data_dir else {}
+            data = load_search_data(**{**recipe, **data_dir})
+            self._scorer = InheritedWeights(
                 supernet,
                 data,
-                Runtime.resolve(device),
-                calibration_batches=calibration_batches,
-                eval_size=eval_size,
+                Runtime.resolve(self.device, self.amp, self.channels_last),
+                calibration_batches=self.calibration_batches,
+                calibration_batch_size=self.calibration_batch_size,
+                eval_size=self.eval_size,
+                seed=self.seed,
             )
-        self.scorer = scorer
+        return self._scorer
 
     def check_space(self, space: SearchSpace) -> None:
-        mine = self.scorer.net.space
+        if self._scorer is not None:
+            mine = self._scorer.net.space
+        elif os.path.exists(self.checkpoint):
+            mine = self._load()[0].space
+        else:
+            return  # not trained yet: the first evaluation checks it
         if space.name != mine.name:
             raise ArchsearchError(
                 f"evaluator supernet holds a {mine.name!r} supernet, not space {space.name!r}"
@@ -205,16 +253,25 @@ class SupernetEvaluator(Evaluator):
             "device": self.device,
             "calibration_batches": self.calibration_batches,
             "eval_size": self.eval_size,
+            "calibration_batch_size": self.calibration_batch_size,
+            "seed": self.seed,
+            "amp": self.amp,
+            "channels_last": self.channels_last,
         }
 
 
 def save_supernet(
     path: str | FilePath, supernet: Supernet, data_recipe: Mapping[str, Any] | None = None
 ) -> FilePath:
-    """Save a trained supernet with what is needed to rebuild it and its data split."""
+    """Save a trained supernet with what is needed to rebuild it and its data split.
+
+    The file is written whole or not at all (a temporary file, then a rename), so a kill
+    during the save leaves the previous checkpoint or none, never a truncated one.
+    """
     path = FilePath(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in supernet.state_dict().items()}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save(
         {
             "format": CHECKPOINT_FORMAT,
@@ -222,8 +279,9 @@ def save_supernet(
             "state_dict": state,
             "data": dict(data_recipe or {}),
         },
-        path,
+        tmp,
     )
+    os.replace(tmp, path)
     return path
 
 

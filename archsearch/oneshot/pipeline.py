@@ -3,7 +3,8 @@
 Weights inherited from a supernet are not the weights of a trained stand-alone network
 (every one-shot paper retrains the derived cell), so the derived architecture goes through
 the ``train`` evaluator like any candidate of a black-box search, and its trained network
-leaves through :func:`archsearch.export.save_model`, the export path of every study.
+leaves through :func:`archsearch.export.export_study`, the export path of every study
+(``archsearch oneshot --retrain/--export`` uses it on the one-shot study it wrote).
 """
 
 from __future__ import annotations
@@ -50,18 +51,17 @@ def export_model(
     path: str | Path,
     metadata: Mapping[str, Any],
 ) -> Path:
-    """Save a retrained network with the dataset's normalisation in front (raw-pixel input),
-    through :func:`archsearch.export.save_model`."""
-    from archsearch.export import Normalised, save_model
+    """Save a retrained network with the dataset's normalisation in front (raw-pixel input).
 
-    model = Normalised(result.model, data.mean, data.std, data.input_shape)
+    A thin alias kept for scripts: a study's winner leaves through
+    :func:`archsearch.export.export_study`; both write through
+    :func:`archsearch.export.save_trained`, so the metadata has one format.
+    """
+    from archsearch.export import save_trained
+
     info = {
         **dict(metadata),
-        "dataset": data.name,
-        "input_shape": list(data.input_shape),
-        "num_classes": data.num_classes,
         "valid_accuracy": result.get("valid_accuracy"),
         "test_accuracy": result.get("test_accuracy"),
-        "input": "float32 N x C x H x W raw pixels in [0, 1]",
     }
-    return save_model(model, data.input_shape, path, info)
+    return save_trained(result.model, data, path, info)

@@ -157,14 +157,20 @@ class SPOS(OneShotMethod):
             seed=self.seed,
         )
 
+    def _after_training(self) -> dict[str, Any]:
+        if not self.few_shot_epochs:
+            return {}
+        started = time.perf_counter()
+        few_shot = self.train_sub_supernets()
+        return {"few_shot": few_shot, "few_shot_seconds": round(time.perf_counter() - started, 3)}
+
     def _finalize(self) -> tuple[Architecture, dict[str, Any]]:
+        """The search over inherited weights, in memory (a stored one-shot study runs it as
+        its own trials instead: :mod:`archsearch.oneshot.run`)."""
         from archsearch.strategy import make_strategy
         from archsearch.study import Study
         from archsearch.study.study import Budget
 
-        started = time.perf_counter()
-        few_shot = self.train_sub_supernets() if self.few_shot_epochs else []
-        few_shot_seconds = time.perf_counter() - started
         started = time.perf_counter()
         space = self.net.space
         study = Study(
@@ -183,9 +189,6 @@ class SPOS(OneShotMethod):
             "best_inherited_acc": best.objective,
             "trajectory": [row["best_objective"] for row in study.trajectory()],
         }
-        if few_shot:
-            details["few_shot"] = few_shot
-            details["few_shot_seconds"] = round(few_shot_seconds, 3)
         return study.best_arch(), details
 
     def train_sub_supernets(self) -> list[dict[str, Any]]:

@@ -23,7 +23,9 @@ Schema versions (``PRAGMA user_version``): 1 stored one ``objective`` and one ``
 number per trial plus a ``metrics`` JSON; 2 stores every named value in ``value_json`` and a
 ``feasible`` flag, and keeps ``objective``/``reported`` as copies of the primary objective and
 the reported value so that SQL tools can sort trials. A version-1 file is read as is and
-migrated, in one transaction, on its first write.
+migrated, in one transaction, on its first write. The ``origin`` column (who chose the
+architecture, see :data:`ORIGINS`) came within version 2: a file without it reads every
+trial as ``strategy`` and gains the column on its first write.
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ _TRIALS = """CREATE TABLE {name} (
     told_seq   INTEGER,
     started    REAL NOT NULL,
     finished   REAL,
-    error      TEXT
+    error      TEXT,
+    origin     TEXT NOT NULL DEFAULT 'strategy'
 )"""
 _SCHEMA = "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n" + _TRIALS.format(
     name="trials"
@@ -68,8 +71,11 @@ _SCHEMA = "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n" + _
 
 _COLUMNS = (
     "number", "arch", "arch_json", "status", "seed", "asked_seq", "started", "objective",
-    "reported", "fidelity", "told_seq", "finished", "error",
+    "reported", "fidelity", "told_seq", "finished", "error", "origin",
 )  # fmt: skip
+#: who chose a trial's architecture: the study's strategy, a screening step, or a one-shot
+#: method (its derived architecture); only ``strategy`` trials are asked of the strategy
+ORIGINS = ("strategy", "screen", "oneshot")
 
 
 def dumps(value: Any) -> str:
@@ -104,6 +110,7 @@ class TrialRecord:
     told_seq: int | None = None
     finished: float | None = None
     error: str | None = None
+    origin: str = "strategy"
 
     @property
     def duration(self) -> float | None:
@@ -253,7 +260,10 @@ class SQLiteStorage(Storage):
             self._meta[key] = json.loads(value)
         values_column = "value_json" if self.version >= 2 else "metrics"
         feasible = "feasible" if self.version >= 2 else "NULL"
-        query = f"SELECT {', '.join(_COLUMNS)}, {values_column}, {feasible} FROM trials"
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(trials)")}
+        self._has_origin = "origin" in present
+        columns = [c if c in present else f"'strategy' AS {c}" for c in _COLUMNS]
+        query = f"SELECT {', '.join(columns)}, {values_column}, {feasible} FROM trials"
         for row in self._db.execute(query):
             data = dict(zip(_COLUMNS, row[: len(_COLUMNS)], strict=True))
             data["arch_json"] = json.loads(data["arch_json"])
@@ -283,6 +293,12 @@ class SQLiteStorage(Storage):
     def _migrate(self) -> None:
         """Rewrite a version-1 file as version 2, in one transaction, on the first write."""
         if self.version == SCHEMA_VERSION:
+            if not self._has_origin:  # a version-2 file written before trials had an origin
+                with self._db:
+                    self._db.execute(
+                        "ALTER TABLE trials ADD COLUMN origin TEXT NOT NULL DEFAULT 'strategy'"
+                    )
+                self._has_origin = True
             return
         db = self._db
         db.isolation_level = None  # explicit BEGIN/COMMIT: DDL and DML in one transaction
@@ -300,6 +316,7 @@ class SQLiteStorage(Storage):
             raise
         finally:
             db.isolation_level = ""
+        self._has_origin = True
         print(
             f"archsearch: migrated {self.path} from schema 1 to schema {SCHEMA_VERSION}",
             file=sys.stderr,
@@ -321,7 +338,7 @@ class SQLiteStorage(Storage):
             (
                 record.number, record.arch, dumps(record.arch_json), record.status, record.seed,
                 record.asked_seq, record.started, record.objective, record.reported,
-                record.fidelity, record.told_seq, record.finished, record.error,
+                record.fidelity, record.told_seq, record.finished, record.error, record.origin,
                 dumps(_finite(record.values)),
                 None if record.feasible is None else int(record.feasible),
             ),

@@ -284,6 +284,8 @@ class Study:
         for _, kind, trial in sorted(events, key=lambda e: (e[0], e[1])):
             arch = self.space.from_json(trial.arch_json)
             if kind == 0:
+                if trial.origin != "strategy":
+                    continue  # given to the study (see evaluate_given), never asked for
                 proposed, _ = self.strategy.propose()
                 diverged += proposed != arch
             else:
@@ -363,15 +365,34 @@ class Study:
                 lock.close()
         return self.best
 
+    def evaluate_given(self, arch: Architecture, *, origin: str) -> TrialRecord:
+        """Evaluate ``arch``, which the strategy did not propose, as the study's next trial.
+
+        A one-shot method derives its own architecture (``origin="oneshot"``): it is stored,
+        counted against the budget and told to the strategy like any trial, so that show,
+        export and resume treat it alike; a replay tells it but asks the strategy nothing
+        for it, since the strategy never proposed it.
+        """
+        if origin == "strategy":
+            raise ArchsearchError("a given architecture needs an origin other than 'strategy'")
+        if not self.runner:
+            self._become_runner()
+        base, started = self.elapsed, time.perf_counter()
+        trial = self._step(given=(arch, origin))
+        self.storage.set_meta("elapsed", base + time.perf_counter() - started)
+        return trial
+
     def _take_lock(self) -> StudyLock | None:
         return None if self.directory is None else StudyLock(self.directory)
 
-    def _step(self, time_limit: float | None = None) -> TrialRecord:
-        if self._pending:
+    def _step(
+        self, time_limit: float | None = None, given: tuple[Architecture, str] | None = None
+    ) -> TrialRecord:
+        if self._pending and given is None:
             trial = self._pending.pop(0)
             arch = self.space.from_json(trial.arch_json)
         else:
-            arch, fidelity = self.strategy.propose()
+            arch, fidelity = self.strategy.propose() if given is None else (given[0], None)
             number = self._next_number
             self._next_number += 1
             trial = TrialRecord(
@@ -383,6 +404,7 @@ class Study:
                 asked_seq=self._next_seq(),
                 started=time.time(),
                 fidelity=fidelity,
+                origin="strategy" if given is None else given[1],
             )
             self.storage.add_trial(trial)
         result, error = self._evaluate(arch, trial, time_limit)
@@ -559,6 +581,7 @@ class Study:
                 "objective": best.objective,
                 "reported": best.reported,
                 "values": best.values,
+                "origin": best.origin,
             },
         }  # fmt: skip
 
