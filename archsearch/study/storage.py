@@ -22,8 +22,10 @@ The storage contract (:class:`Storage`), which every backend keeps:
 Schema versions (``PRAGMA user_version``): 1 stored one ``objective`` and one ``reported``
 number per trial plus a ``metrics`` JSON; 2 stores every named value in ``value_json`` and a
 ``feasible`` flag, and keeps ``objective``/``reported`` as copies of the primary objective and
-the reported value so that SQL tools can sort trials. A version-1 file is read as is and
-migrated, in one transaction, on its first write.
+the reported value so that SQL tools can sort trials, and an ``origin`` per trial (``strategy``
+or ``screen``; see :class:`TrialRecord`). A version-1 file is read as is and migrated, in one
+transaction, on its first write (its trials' origin is ``strategy``); so is a version-2 file
+written before ``origin`` existed.
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ _TRIALS = """CREATE TABLE {name} (
     told_seq   INTEGER,
     started    REAL NOT NULL,
     finished   REAL,
-    error      TEXT
+    error      TEXT,
+    origin     TEXT NOT NULL DEFAULT 'strategy' CHECK (origin IN ('strategy', 'screen'))
 )"""
 _SCHEMA = "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n" + _TRIALS.format(
     name="trials"
@@ -70,6 +73,8 @@ _COLUMNS = (
     "number", "arch", "arch_json", "status", "seed", "asked_seq", "started", "objective",
     "reported", "fidelity", "told_seq", "finished", "error",
 )  # fmt: skip
+#: where a trial's architecture came from: the strategy's proposal or the study's screening
+ORIGINS = ("strategy", "screen")
 
 
 def dumps(value: Any) -> str:
@@ -87,6 +92,9 @@ class TrialRecord:
     ``values`` holds every named value the evaluator returned; ``objective`` and ``reported``
     are the study's primary objective and reported value among them (as the study declared
     them when the trial finished); ``feasible`` is False when a declared constraint fails.
+    ``origin`` says who chose the architecture: ``"strategy"`` (its ``propose()``) or
+    ``"screen"`` (the study's screening step, :mod:`archsearch.study.screening`); a resumed
+    study replays only the strategy's proposals through the strategy.
     """
 
     number: int
@@ -104,6 +112,7 @@ class TrialRecord:
     told_seq: int | None = None
     finished: float | None = None
     error: str | None = None
+    origin: str = "strategy"
 
     @property
     def duration(self) -> float | None:
@@ -253,12 +262,16 @@ class SQLiteStorage(Storage):
             self._meta[key] = json.loads(value)
         values_column = "value_json" if self.version >= 2 else "metrics"
         feasible = "feasible" if self.version >= 2 else "NULL"
-        query = f"SELECT {', '.join(_COLUMNS)}, {values_column}, {feasible} FROM trials"
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(trials)")}
+        self._has_origin = "origin" in columns
+        origin = "origin" if self._has_origin else "'strategy'"
+        query = f"SELECT {', '.join(_COLUMNS)}, {values_column}, {feasible}, {origin} FROM trials"
         for row in self._db.execute(query):
             data = dict(zip(_COLUMNS, row[: len(_COLUMNS)], strict=True))
             data["arch_json"] = json.loads(data["arch_json"])
-            data["values"] = json.loads(row[-2])
-            data["feasible"] = None if row[-1] is None else bool(row[-1])
+            data["values"] = json.loads(row[-3])
+            data["feasible"] = None if row[-2] is None else bool(row[-2])
+            data["origin"] = row[-1]
             if self.version == 1 and data["status"] == "complete":
                 data["feasible"] = True
             self._trials[data["number"]] = TrialRecord(**data)
@@ -281,8 +294,16 @@ class SQLiteStorage(Storage):
         self._sorted = None
 
     def _migrate(self) -> None:
-        """Rewrite a version-1 file as version 2, in one transaction, on the first write."""
+        """Rewrite a version-1 file as version 2, in one transaction, on the first write (a
+        version-2 file from before the ``origin`` column gains it)."""
         if self.version == SCHEMA_VERSION:
+            if not self._has_origin:
+                with self._db:
+                    self._db.execute(
+                        "ALTER TABLE trials ADD COLUMN origin TEXT NOT NULL DEFAULT 'strategy'"
+                        " CHECK (origin IN ('strategy', 'screen'))"
+                    )
+                self._has_origin = True
             return
         db = self._db
         db.isolation_level = None  # explicit BEGIN/COMMIT: DDL and DML in one transaction
@@ -305,6 +326,7 @@ class SQLiteStorage(Storage):
             file=sys.stderr,
         )
         self.version = SCHEMA_VERSION
+        self._has_origin = True
 
     def _write(self, sql: str, parameters: tuple[Any, ...]) -> None:
         if not self.writable:
@@ -316,14 +338,14 @@ class SQLiteStorage(Storage):
 
     def _insert(self, record: TrialRecord, table: str = "trials") -> None:
         self._db.execute(
-            f"INSERT OR REPLACE INTO {table} ({', '.join(_COLUMNS)}, value_json, feasible)"
-            f" VALUES ({', '.join('?' * (len(_COLUMNS) + 2))})",
+            f"INSERT OR REPLACE INTO {table} ({', '.join(_COLUMNS)}, value_json, feasible, origin)"
+            f" VALUES ({', '.join('?' * (len(_COLUMNS) + 3))})",
             (
                 record.number, record.arch, dumps(record.arch_json), record.status, record.seed,
                 record.asked_seq, record.started, record.objective, record.reported,
                 record.fidelity, record.told_seq, record.finished, record.error,
                 dumps(_finite(record.values)),
-                None if record.feasible is None else int(record.feasible),
+                None if record.feasible is None else int(record.feasible), record.origin,
             ),
         )  # fmt: skip
 
