@@ -19,6 +19,7 @@ BUILTIN: dict[str, dict[str, str]] = {
     "evaluator": {
         "nasbench-graph-table": "archsearch.evaluate.table:NASBenchGraphEvaluator",
         "nb201-table": "archsearch.evaluate.tabular:NB201TableEvaluator",
+        "proxy": "archsearch.evaluate.proxy:ProxyEvaluator",
         "supernet": "archsearch.oneshot.evaluator:SupernetEvaluator",
         "table": "archsearch.evaluate.table:TableEvaluator",
         "train": "archsearch.evaluate.train:TrainingEvaluator",
@@ -67,11 +68,8 @@ BUILTIN: dict[str, dict[str, str]] = {
         "evolution": "archsearch.strategy.evolution:RegularizedEvolution",
         "hyperband": "archsearch.strategy.hyperband:Hyperband",
         "local": "archsearch.strategy.local_search:LocalSearch",
-        "naswot": "archsearch.strategy.training_free:NASWOTSearch",
         "predictor-evolution": "archsearch.strategy.predictor_evolution:PredictorGuidedEvolution",
         "random": "archsearch.strategy.random_search:RandomSearch",
         "reinforce": "archsearch.strategy.reinforce:Reinforce",
-        "tenas": "archsearch.strategy.training_free:TENAS",
-        "warmstart": "archsearch.strategy.training_free:ProxyWarmStart",
     },
 }

@@ -33,17 +33,18 @@ PUBLISHED = {"naswot": "91.78 +- 1.45 (N=10)", "tenas": "93.9 +- 0.47"}
 
 
 def run_naswot(space, table, data: str, n: int, batch: int | None, seed: int):
-    from archsearch.strategy.training_free import NASWOTSearch
+    """NASWOT's choice: the best-scoring of the study screening's seeded sample of ``n``."""
+    from archsearch.evaluate.proxy import ProxyEvaluator
+    from archsearch.study.screening import distinct_sample, rank_sample
 
     started = time.process_time()
-    strategy = NASWOTSearch(space, seed=seed, sample_size=n, data=data, batch_size=batch,
-                            input_shape=[3, 32, 32])  # fmt: skip
-    arch = strategy.choice
+    scorer = ProxyEvaluator("naswot", data=data, batch_size=batch, input_shape=[3, 32, 32])
+    arch = rank_sample(scorer, space, distinct_sample(space, seed, n), seed)[0][0]
     return arch, time.process_time() - started
 
 
 def run_tenas(space, table, data: str, repeat: int, batch: int, seed: int):
-    from archsearch.strategy.training_free import tenas_prune
+    from archsearch.oneshot.tenas import tenas_prune
 
     result = tenas_prune(
         space, seed=seed, data=data, batch_size=batch, repeat=repeat, input_shape=[3, 32, 32]

@@ -52,6 +52,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_options(search, "space")
     _add_options(search, "strategy")
     _add_options(search, "evaluator")
+    search.add_argument(
+        "--screen", metavar="PROXY",
+        help="screen first: rank a seeded sample with this zero-cost proxy (evaluator 'proxy')"
+        " and evaluate its best before the strategy proposes (see --screen-sample, --screen-top-k)",
+    )  # fmt: skip
+    search.add_argument(
+        "--screen-sample", dest="screen_sample", type=int, help="architectures ranked (100)"
+    )
+    search.add_argument(
+        "--screen-top-k", dest="screen_top_k", type=int, help="best-ranked ones evaluated (10)"
+    )
+    search.add_argument(
+        "--screen-evaluator", dest="screen_evaluator",
+        help="rank the sample with this evaluator instead of a proxy",
+    )  # fmt: skip
+    _add_options(search, "screen", help="screening evaluator option, e.g. data=fashion-mnist")
     search.add_argument("--json", action="store_true", help="print the result as JSON")
     search.add_argument("--quiet", action="store_true", help="no progress bar")
     search.set_defaults(handler=run_search)
@@ -106,6 +122,7 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
     from archsearch.evaluate.base import EVALUATORS
     from archsearch.space.registry import SPACES
     from archsearch.strategy.base import STRATEGIES
+    from archsearch.study.screening import ALIASES
 
     if args.budget is None and args.seconds is None:
         raise ArchsearchError("give a budget: --budget N evaluations and/or --seconds S")
@@ -120,7 +137,8 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
             if getattr(args, key) is not None:
                 space_options.setdefault(key, getattr(args, key))
     SPACES.get(space)
-    STRATEGIES.get(args.strategy)
+    if args.strategy not in ALIASES:
+        STRATEGIES.get(args.strategy)
     evaluator_cls = EVALUATORS.get(args.evaluator)
     accepted = _accepted(evaluator_cls)
     evaluator_options = {}
@@ -134,13 +152,38 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
             )
         evaluator_options[option] = value
     evaluator_options.update(parse_options(args.evaluator_opts, "evaluator"))
-    return {
+    config = {
         "space": {"name": space, **space_options},
         "strategy": {"name": args.strategy, **parse_options(args.strategy_opts, "strategy")},
         "evaluator": {"name": args.evaluator, **evaluator_options},
         "seed": args.seed,
         "budget": {"evaluations": args.budget, "seconds": args.seconds},
     }
+    screen = _screen_section(args, EVALUATORS)
+    if screen is not None:
+        config["screen"] = screen
+    return config
+
+
+def _screen_section(args: argparse.Namespace, evaluators: Any) -> dict[str, Any] | None:
+    """The ``screen`` section the --screen* flags name (None when they name none)."""
+    given = [args.screen, args.screen_evaluator, args.screen_sample, args.screen_top_k]
+    if all(v is None for v in given) and not args.screen_opts:
+        return None
+    if args.screen is not None and args.screen_evaluator not in (None, "proxy"):
+        raise ArchsearchError("--screen PROXY screens with evaluator 'proxy'; drop one of them")
+    if args.screen is None and args.screen_evaluator is None:
+        raise ArchsearchError("screening needs --screen PROXY (or --screen-evaluator NAME)")
+    name = args.screen_evaluator or "proxy"
+    evaluators.get(name)
+    options = parse_options(args.screen_opts, "screen")
+    if args.screen is not None:
+        options["proxy"] = args.screen
+    section: dict[str, Any] = {"evaluator": {"name": name, **options}}
+    for flag, key in (("screen_sample", "sample_size"), ("screen_top_k", "top_k")):
+        if getattr(args, flag) is not None:
+            section[key] = getattr(args, flag)
+    return section
 
 
 def _finish(study: Any, args: argparse.Namespace) -> int:
@@ -228,12 +271,26 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def _screen_lines(screen: dict[str, Any] | None) -> list[str]:
+    if screen is None:
+        return []
+    if "tenas" in screen:
+        what = "TE-NAS pruned cell"
+    else:
+        evaluator = screen["evaluator"]
+        what = f"{evaluator['name']} {evaluator.get('proxy', '')}".strip()
+        what = f"top {screen['top_k']} of {screen['ranked'] or screen['sample_size']} by {what}"
+    seconds = "" if screen["seconds"] is None else f" in {screen['seconds']:.1f} s"
+    return [f"screened   {what}{seconds}; {screen['evaluated']} evaluated"]
+
+
 def format_summary(summary: dict[str, Any], directory: Path | None) -> str:
     config, best = summary["config"], summary["best"]
     lines = [
         f"study      {directory}",
         f"space      {config['space']['name']}   strategy {config['strategy']['name']}"
         f"   evaluator {config['evaluator']['name']}   seed {config['seed']}",
+        *_screen_lines(summary.get("screen")),
         f"evaluated  {summary['n_evaluations']} ({summary['n_failed']} failed)"
         f" in {summary['elapsed_seconds']:.1f} s",
     ]

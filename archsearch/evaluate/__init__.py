@@ -1,6 +1,7 @@
 """Evaluators: how a candidate architecture is scored."""
 
 from archsearch.evaluate.base import EVALUATORS, EvalResult, Evaluator
+from archsearch.evaluate.proxy import ProxyEvaluator  # noqa: F401  (registers "proxy")
 from archsearch.evaluate.table import NASBenchGraphEvaluator, TableEvaluator
 from archsearch.evaluate.tabular import NB201TableEvaluator
 from archsearch.evaluate.train import TrainingEvaluator

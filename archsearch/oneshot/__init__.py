@@ -1,4 +1,5 @@
-"""Weight-sharing and differentiable NAS: supernets, DARTS, GDAS, SPOS/RSPS and ENAS.
+"""Weight-sharing and differentiable NAS: supernets, DARTS, GDAS, SPOS/RSPS, ENAS, and
+TE-NAS's training-free pruning (:mod:`archsearch.oneshot.tenas`).
 
 One supernet holds every architecture of a cell space (NAS-Bench-201 or DARTS); a method
 trains it once and selects an architecture from it, which is then retrained from scratch
@@ -38,6 +39,7 @@ from archsearch.oneshot.supernet import (
     Supernet,
     build_supernet,
 )
+from archsearch.oneshot.tenas import TENASResult, tenas_prune
 
 __all__ = [
     "DARTS",
@@ -59,10 +61,12 @@ __all__ = [
     "Runtime",
     "Supernet",
     "SupernetEvaluator",
+    "TENASResult",
     "build_supernet",
     "load_search_data",
     "load_supernet",
     "resume",
     "save_supernet",
+    "tenas_prune",
     "unrolled_hypergradient",
 ]

@@ -63,7 +63,6 @@ class DerivedArchitecture(Strategy):
     GDAS, ENAS): the study's one trial is given to it (origin ``oneshot``), so this
     strategy is told that trial and never asked for one."""
 
-    name = DERIVED
     max_objectives = 1  # the study's default objective; not offered as multi-objective
 
     def __init__(self, space: SearchSpace, seed: int = 0) -> None:

@@ -7,7 +7,7 @@ build equals the benchmark's published count exactly, which is what the tests ch
 
 :func:`nb201_skeleton` builds that skeleton around any cell, so the stand-alone network
 here, the weight-sharing supernet (``archsearch.oneshot.supernet``) and TE-NAS's pruning
-supernet (``archsearch.proxies.tenas_supernet``) are one network with three kinds of cell.
+supernet (``archsearch.oneshot.tenas_supernet``) are one network with three kinds of cell.
 
 This module imports only ``torch``: a model exported by archsearch must load in plain
 PyTorch, with no archsearch on the reader's path. The forward pass has no data-dependent

@@ -1,4 +1,9 @@
-"""Search strategies: how candidates are proposed (ask/tell)."""
+"""Search strategies: how candidates are proposed (ask/tell).
+
+Strategies import neither torch nor the proxies nor the data: training-free search (NASWOT,
+the proxy warm start, TE-NAS) is a study's screening step (:mod:`archsearch.study.screening`),
+available before every strategy.
+"""
 
 from archsearch.strategy.bananas import BANANAS
 from archsearch.strategy.base import STRATEGIES, Observation, Strategy
@@ -9,7 +14,6 @@ from archsearch.strategy.local_search import LocalSearch
 from archsearch.strategy.predictor_evolution import PredictorGuidedEvolution
 from archsearch.strategy.random_search import RandomSearch
 from archsearch.strategy.reinforce import Reinforce
-from archsearch.strategy.training_free import TENAS, NASWOTSearch, ProxyWarmStart
 
 
 def make_strategy(name: str, space, seed: int = 0, **options) -> Strategy:
@@ -23,14 +27,11 @@ __all__ = [
     "STRATEGIES",
     "Hyperband",
     "LocalSearch",
-    "NASWOTSearch",
     "Observation",
     "PredictorGuidedEvolution",
-    "ProxyWarmStart",
     "RandomSearch",
     "RegularizedEvolution",
     "Reinforce",
     "Strategy",
-    "TENAS",
     "make_strategy",
 ]

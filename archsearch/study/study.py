@@ -7,10 +7,16 @@ replay, never a write) or to *run* it (``search``, ``resume``): the runner takes
 ``study.lock`` first, then loads the stored state, rebuilds the components from the stored
 configuration and replays the stored asks and tells through the strategy (see the strategy
 contract), after which the search continues exactly where it stopped.
+
+A study may *screen* before its strategy proposes (:mod:`archsearch.study.screening`): a cheap
+evaluator ranks a seeded sample and the study evaluates the best of it first, telling the
+strategy each result. Screened trials are stored with ``origin = "screen"`` and the ranking in
+the meta ``screen_ranking``, so the replay marks them seen instead of asking the strategy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -28,6 +34,7 @@ from archsearch.space.base import Architecture, SearchSpace
 from archsearch.strategy.base import Strategy
 from archsearch.study.lock import LOCK_FILE, StudyLock
 from archsearch.study.objectives import Declaration
+from archsearch.study.screening import META_KEY, Ranking, Screening, expand_aliases
 from archsearch.study.storage import SQLiteStorage, Storage, TrialRecord, dumps
 
 DATABASE = "study.db"
@@ -104,8 +111,12 @@ class Study:
         config: Mapping[str, Any] | None = None,
         declaration: Declaration | None = None,
         lock: StudyLock | None = None,
+        screening: Screening | None = None,
     ) -> None:
         evaluator.check_space(space)
+        if screening is None and config is not None:
+            screening = Screening.from_config(config.get("screen"))
+        self.screening = screening
         self.declaration = declaration or Declaration.from_config(config or {}, evaluator)
         _check_objective_count(strategy, self.declaration)
         if strategy.uses_fidelity and not evaluator.supports_fidelity:
@@ -130,6 +141,8 @@ class Study:
         self._next_number = 0
         self._pending: list[TrialRecord] = []
         self._best: TrialRecord | None = None
+        #: screened architectures still to evaluate (None: the ranking is not loaded yet)
+        self._screen_queue: list[Architecture] | None = None
         if isinstance(self.storage, SQLiteStorage):
             self.storage.adopt_v1_names(self.declaration.primary.name, self.declaration.reported)
         if self.storage.get_meta("config") is None:
@@ -146,13 +159,16 @@ class Study:
 
     # ---------------------------------------------------------------- creation
     def _describe(self) -> dict[str, Any]:
-        return {
+        described = {
             "space": self.space.config(),
             "strategy": {"name": self.strategy.name, **self.strategy.options()},
             "evaluator": self.evaluator.config(),
             "seed": self.seed,
             "budget": self.budget.to_dict() if self.budget else None,
         }
+        if self.screening is not None:
+            described["screen"] = self.screening.to_config()
+        return described
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], directory: str | Path | None = None) -> Study:
@@ -163,6 +179,7 @@ class Study:
         holds a different study is refused rather than overwritten, and so is one whose study
         another process is running. Everything is validated before anything is written.
         """
+        config = expand_aliases(config)
         check_config(config)
         Budget.from_config(config.get("budget"))
         parts = _build(config)
@@ -235,6 +252,7 @@ class Study:
             storage.close()
             raise StudyError(f"{path} holds no study configuration")
         try:
+            config = expand_aliases(config)
             check_config(config)
             parts = _build(config)
         except ArchsearchError:
@@ -283,9 +301,10 @@ class Study:
         diverged = 0
         for _, kind, trial in sorted(events, key=lambda e: (e[0], e[1])):
             arch = self.space.from_json(trial.arch_json)
-            if kind == 0:
-                if trial.origin != "strategy":
-                    continue  # given to the study (see evaluate_given), never asked for
+            if kind == 0 and trial.origin != "strategy":
+                # chosen by the screening or given to the study (evaluate_given), never asked
+                self.strategy.seen.add(arch)
+            elif kind == 0:
                 proposed, _ = self.strategy.propose()
                 diverged += proposed != arch
             else:
@@ -349,6 +368,9 @@ class Study:
         lock = self._lock_handle or self._take_lock()
         base, started = self.elapsed, time.perf_counter()
         try:
+            if not self.exhausted(budget) and self._screen_queue is None:
+                self._screen()  # its cost counts in the elapsed time, as the search's does
+                self.storage.set_meta("elapsed", base + time.perf_counter() - started)
             while not self.exhausted(budget):
                 spent = base + time.perf_counter() - started
                 limit = None if budget.seconds is None else max(budget.seconds - spent, 0.0)
@@ -385,14 +407,37 @@ class Study:
     def _take_lock(self) -> StudyLock | None:
         return None if self.directory is None else StudyLock(self.directory)
 
+    def _screen(self) -> None:
+        """Load the stored ranking, or rank now and store it; queue what is left of its top."""
+        self._screen_queue = []
+        if self.screening is None:
+            return
+        stored = self.storage.get_meta(META_KEY)
+        if stored is not None:
+            ranking = Ranking.from_meta(stored, self.space)
+        else:
+            ranking = self.screening.rank(self.space, self.seed)
+            self.storage.set_meta(META_KEY, ranking.to_meta(self.space))
+        done = {t.arch for t in self.storage.trials()}
+        self._screen_queue = [a for a in ranking.top if self.space.to_string(a) not in done]
+
     def _step(
         self, time_limit: float | None = None, given: tuple[Architecture, str] | None = None
     ) -> TrialRecord:
-        if self._pending and given is None:
+        if self._screen_queue is None:
+            self._screen()
+        origin, trial = "strategy", None
+        if given is not None:
+            (arch, origin), fidelity = given, None
+        elif self._pending:  # a trial a killed runner left running: evaluate it again
             trial = self._pending.pop(0)
             arch = self.space.from_json(trial.arch_json)
+        elif self._screen_queue:
+            arch, fidelity, origin = self._screen_queue.pop(0), None, "screen"
+            self.strategy.seen.add(arch)  # the strategy must not propose it again
         else:
-            arch, fidelity = self.strategy.propose() if given is None else (given[0], None)
+            arch, fidelity = self.strategy.propose()
+        if trial is None:
             number = self._next_number
             self._next_number += 1
             trial = TrialRecord(
@@ -404,7 +449,7 @@ class Study:
                 asked_seq=self._next_seq(),
                 started=time.time(),
                 fidelity=fidelity,
-                origin="strategy" if given is None else given[1],
+                origin=origin,
             )
             self.storage.add_trial(trial)
         result, error = self._evaluate(arch, trial, time_limit)
@@ -575,6 +620,7 @@ class Study:
             "objectives": [o.to_dict() for o in declared.objectives],
             "constraints": [c.to_dict() for c in declared.constraints],
             "reported": declared.reported,
+            "screen": self._screen_summary(trials),
             "best": None if best is None else {
                 "trial": best.number,
                 "arch": best.arch,
@@ -584,6 +630,20 @@ class Study:
                 "origin": best.origin,
             },
         }  # fmt: skip
+
+    def _screen_summary(self, trials: list[TrialRecord]) -> dict[str, Any] | None:
+        """What the screening ranked and evaluated, and its seconds (None: no screening)."""
+        if self.screening is None:
+            return None
+        stored = self.storage.get_meta(META_KEY)
+        section = self.screening.to_config()
+        return {
+            **section,
+            "ranked": None if stored is None else len(stored["archs"]),
+            "top_k": section.get("top_k", 1) if stored is None else stored["top_k"],
+            "evaluated": sum(t.origin == "screen" for t in trials),
+            "seconds": None if stored is None else round(float(stored["seconds"]), 3),
+        }
 
     def close(self) -> None:
         self.storage.close()
@@ -610,7 +670,11 @@ class Study:
 def _build(config: Mapping[str, Any]) -> tuple[SearchSpace, Strategy, Evaluator]:
     from archsearch.components import build_components
 
-    return build_components(config)
+    parts = build_components(config)
+    screening = Screening.from_config(config.get("screen"))
+    if screening is not None:
+        screening.check(parts[0])
+    return parts
 
 
 def _check_objective_count(strategy: Strategy, declaration: Declaration) -> None:
@@ -640,6 +704,8 @@ def _check_same_study(path: Path, config: Mapping[str, Any], parts: tuple, direc
         stored.close()
     if found is None:
         return  # being created right now by another process: its lock decides
+    with contextlib.suppress(ArchsearchError):  # a configuration stored with an alias
+        found = expand_aliases(found)
     evaluator = parts[2]
     mine = {**config, **Declaration.from_config(config, evaluator).to_config()}
     try:

@@ -20,7 +20,7 @@ one operation:
   (TE-NAS Sec. 3.2), counted on a thin supernet (C=1, N=1, no stem) with 3x3 inputs, as in
   the authors' ``Linear_Region_Collector(input_size=(1000, 1, 3, 3))``.
 
-This module imports torch; :mod:`archsearch.strategy.training_free` imports it lazily.
+This module imports torch; :func:`archsearch.oneshot.tenas.tenas_prune` uses it.
 """
 
 from __future__ import annotations
