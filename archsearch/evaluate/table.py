@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from archsearch.errors import DataError
+from archsearch.errors import DataError, InvalidArchitectureError
 from archsearch.evaluate.base import EVALUATORS, EvalResult, Evaluator
 from archsearch.space.base import Architecture, SearchSpace
-from archsearch.tables.generic import CSVTable, TableSpace, read_table
+from archsearch.tables.base import Table
+from archsearch.tables.generic import CSVTable, GenericTable, LabelledTable, TableSpace, read_table
 
 
 class MissingRowError(LookupError):
@@ -19,16 +20,33 @@ class MissingRowError(LookupError):
     """
 
 
+def looked_up(table: Table, arch: Any) -> tuple[int, dict[str, float]]:
+    """``arch``'s row and every numeric value in it, through the table protocol.
+
+    The protocol signals a missing row with a DataError or InvalidArchitectureError (user
+    errors, on which a study stops); for an evaluator it is one failed candidate, so it
+    becomes a :class:`MissingRowError`. Shared by every table evaluator.
+    """
+    try:
+        row = table.row(arch)
+    except (DataError, InvalidArchitectureError):
+        raise MissingRowError(f"{arch} has no row in table {table.path}") from None
+    return row, table.row_values(row)
+
+
 @EVALUATORS.register("table")
 class TableEvaluator(Evaluator):
     """Looks up ``objective`` (what the search sees) and ``reported`` (what it reports).
 
-    Every other numeric column of the table that is not a decision is stored as a metric.
-    The space's decision labels must be columns of the table; with a :class:`TableSpace`
-    every proposal has a row, with another space (say a define-by-run one whose labels match
-    the columns) an architecture without a row raises :class:`MissingRowError`, which the
-    study records as a failed evaluation. A ``nan`` objective is a failed evaluation too.
-    Each lookup is one evaluation of the study's budget.
+    Every other numeric column of the table that is not a decision is reported too, under
+    its column name, and so is ``table_row``. The space's decision labels must be columns
+    of the table: the space's own :class:`TableSpace` is looked up as a
+    :class:`~archsearch.tables.generic.GenericTable` (every proposal has a row), another
+    space (say a define-by-run one whose labels match the columns) as a
+    :class:`~archsearch.tables.generic.LabelledTable`, where an architecture without a row
+    raises :class:`MissingRowError`, which the study records as a failed evaluation. A
+    ``nan`` objective is a failed evaluation too. Each lookup is one evaluation of the
+    study's budget.
     """
 
     def __init__(self, table: str, objective: str, reported: str | None = None) -> None:
@@ -36,51 +54,28 @@ class TableEvaluator(Evaluator):
         self.table_path = self.data.path
         self.objective_name = objective
         self.reported_name = reported
-        self._objective = self.data.metric(objective)
-        self._reported = None if reported is None else self.data.metric(reported)
-        self._index: tuple[tuple[str, ...], dict[tuple[Any, ...], int]] | None = None
+        self.data.metric(objective)  # a missing or non-numeric column fails now
+        if reported is not None:
+            self.data.metric(reported)
+        self._view: tuple[SearchSpace, Table] | None = None
 
     def check_space(self, space: SearchSpace) -> None:
-        self._lookup(space)
+        self.view(space)
 
-    def _lookup(self, space: SearchSpace) -> dict[tuple[Any, ...], int]:
-        """Row by decision values, for the space's labels (built once per label set)."""
-        labels = tuple(d.label for d in space.decisions)
-        if self._index is not None and self._index[0] == labels:
-            return self._index[1]
-        missing = [label for label in labels if label not in self.data.header]
-        if missing:
-            raise DataError(
-                f"space {space.name!r} has decisions {missing} that are not columns of "
-                f"{self.table_path}; columns: {list(self.data.header)}"
-            )
+    def view(self, space: SearchSpace) -> Table:
+        """The table as the protocol sees it for ``space`` (built once per space)."""
+        if self._view is not None and self._view[0] is space:
+            return self._view[1]
+        labels = {d.label for d in space.decisions}
         metrics = {self.objective_name, self.reported_name}
-        if metrics & set(labels):
-            raise DataError(f"columns {sorted(metrics & set(labels))} are metrics, not decisions")
-        columns = [self.data.values(label) for label in labels]
-        index: dict[tuple[Any, ...], int] = {}
-        for r, key in enumerate(zip(*columns, strict=True)):
-            if key in index:
-                first, again = self.data.lines[index[key]], self.data.lines[r]
-                values = dict(zip(labels, key, strict=True))
-                raise DataError(
-                    f"table {self.table_path}: lines {first} and {again} repeat the decisions "
-                    f"{values}"
-                )
-            index[key] = r
-        others = [c for c in self.data.header if c not in metrics and c not in labels]
-        self._extra = {c: self.data.metric(c) for c in others if self.data.is_numeric(c)}
-        self._index = (labels, index)
-        return index
-
-    def row(self, arch: Architecture, space: SearchSpace) -> int:
-        if isinstance(space, TableSpace) and space.table_path == self.table_path:
-            return space.row(arch)
-        key = tuple(arch[d.label] for d in space.decisions)
-        try:
-            return self._lookup(space)[key]
-        except KeyError:
-            raise MissingRowError(f"{arch} has no row in table {self.table_path}") from None
+        if metrics & labels:
+            raise DataError(f"columns {sorted(metrics & labels)} are metrics, not decisions")
+        # LabelledTable checks that the labels are columns and no assignment repeats
+        labelled = LabelledTable(self.data, space)
+        own = isinstance(space, TableSpace) and space.table_path == self.table_path
+        table: Table = GenericTable(self.data, space) if own else labelled
+        self._view = (space, table)
+        return table
 
     def evaluate(
         self,
@@ -91,13 +86,14 @@ class TableEvaluator(Evaluator):
         fidelity: float | None = None,
         time_limit: float | None = None,
     ) -> EvalResult:
-        self._lookup(space)
-        r = self.row(arch, space)
-        values = {self.objective_name: float(self._objective[r]), "table_row": float(r)}
-        if self._reported is not None and math.isfinite(float(self._reported[r])):
-            values[self.reported_name] = float(self._reported[r])
-        values.update({c: float(v[r]) for c, v in self._extra.items()})
-        return EvalResult(values)
+        row, values = looked_up(self.view(space), arch)
+        out = {self.objective_name: values.pop(self.objective_name), "table_row": float(row)}
+        if self.reported_name is not None:
+            reported = values.pop(self.reported_name)
+            if math.isfinite(reported):
+                out[self.reported_name] = reported
+        out.update(values)
+        return EvalResult(out)
 
 
 @EVALUATORS.register("nasbench-graph-table")
@@ -142,11 +138,10 @@ class NASBenchGraphEvaluator(Evaluator):
         time_limit: float | None = None,
     ) -> EvalResult:
         key = space.benchmark_hash(arch)
-        r = self.table.row(key)
+        _, values = looked_up(self.table, key)
         return EvalResult({
-            self.objective_name: float(self.table.valid[r]),
-            self.reported_name: float(self.table.test[r]),
-            "latency": float(self.table.latency[r]),
-            "params": float(self.table.params[r]),
+            self.objective_name: values.pop("valid"),
+            self.reported_name: values.pop("test"),
+            **values,
             "benchmark_hash": float(key),
         })  # fmt: skip

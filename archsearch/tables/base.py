@@ -60,5 +60,9 @@ class Table(ABC):
 
     def lookup(self, arch: Architecture) -> dict[str, float]:
         """Every numeric value of ``arch``'s row, by column name."""
-        r = self.row(arch)
-        return {name: float(self.column(name)[r]) for name in self.metric_names}
+        return self.row_values(self.row(arch))
+
+    def row_values(self, row: int) -> dict[str, float]:
+        """Every numeric value of row ``row``, by column name (an evaluator that also
+        reports the row number finds it once, with :meth:`row`)."""
+        return {name: float(self.column(name)[row]) for name in self.metric_names}

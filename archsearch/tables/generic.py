@@ -17,12 +17,19 @@ from pathlib import Path
 import numpy as np
 
 from archsearch.errors import DataError
-from archsearch.space.base import Architecture, Choice
+from archsearch.space.base import Architecture, Choice, SearchSpace
 from archsearch.space.files import CSVTable, read_table
 from archsearch.space.table import TableSpace
 from archsearch.tables.base import Table
 
-__all__ = ["CSVTable", "GenericTable", "TableSpace", "load_generic_table", "read_table"]
+__all__ = [
+    "CSVTable",
+    "GenericTable",
+    "LabelledTable",
+    "TableSpace",
+    "load_generic_table",
+    "read_table",
+]
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,74 @@ class GenericTable(Table):
 
     def row(self, arch: Architecture) -> int:
         return self.space.row(arch)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+@dataclass(frozen=True)
+class LabelledTable(Table):
+    """A CSV table whose rows are found by the values of decisions named like its columns.
+
+    This is how a space that is not the table's own (a define-by-run space whose labels are
+    columns, say) is looked up: ``space`` is that space, the row of an architecture is the
+    one holding its decision values, and every other numeric column is a metric. The file
+    must not repeat an assignment of those columns (the lookup would be ambiguous).
+    """
+
+    data: CSVTable
+    space: SearchSpace
+    _index: dict[tuple, int] = field(init=False, repr=False, compare=False)
+    _metrics: dict[str, np.ndarray] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        labels = [d.label for d in self.space.decisions]
+        missing = [label for label in labels if label not in self.data.header]
+        if missing:
+            raise DataError(
+                f"space {self.space.name!r} has decisions {missing} that are not columns of "
+                f"{self.data.path}; columns: {list(self.data.header)}"
+            )
+        index: dict[tuple, int] = {}
+        columns = [self.data.values(label) for label in labels]
+        for r, key in enumerate(zip(*columns, strict=True)):
+            if key in index:
+                first, again = self.data.lines[index[key]], self.data.lines[r]
+                values = dict(zip(labels, key, strict=True))
+                raise DataError(
+                    f"table {self.data.path}: lines {first} and {again} repeat the decisions "
+                    f"{values}"
+                )
+            index[key] = r
+        metrics = {
+            c: self.data.metric(c)
+            for c in self.data.header
+            if c not in labels and self.data.is_numeric(c)
+        }
+        object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "_metrics", metrics)
+
+    @property
+    def path(self) -> str:  # type: ignore[override]
+        return self.data.path
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return tuple(self._metrics)
+
+    def column(self, name: str) -> np.ndarray:
+        try:
+            return self._metrics[name]
+        except KeyError:
+            raise DataError(
+                f"table {self.path} has no metric column {name!r}; metrics: {list(self._metrics)}"
+            ) from None
+
+    def row(self, arch: Architecture) -> int:
+        try:
+            return self._index[tuple(arch[d.label] for d in self.space.decisions)]
+        except KeyError:
+            raise DataError(f"{arch} has no row in table {self.path}") from None
 
     def __len__(self) -> int:
         return len(self.data)
