@@ -81,6 +81,7 @@ def test_a_batch_size_beyond_the_proxys_default_scores_every_row():
 
 
 # ------------------------------------------------------------------ warm start
+@pytest.mark.slow
 def test_warm_start_asks_the_proxys_top_k_first_then_delegates_and_tells_the_inner():
     space = tiny_space()
     strategy = make_strategy(
@@ -99,6 +100,7 @@ def test_warm_start_asks_the_proxys_top_k_first_then_delegates_and_tells_the_inn
     assert len(set(asked + more)) == 10  # the inner strategy never repeats the warm start
 
 
+@pytest.mark.slow
 def test_a_resumed_warm_start_study_replays_to_the_same_proposals(nb201_csv, tmp_path):
     config = {
         "space": {"name": "nb201", "channels": 2, "cells_per_stage": 1},
@@ -126,6 +128,7 @@ def test_dense_ranks_share_ranks_on_ties_as_tenas_does():
     assert tf._dense_ranks([0.3, 0.1, 0.3, 0.2], descending=False) == [2, 0, 2, 1]
 
 
+@pytest.mark.slow
 def test_tenas_prunes_one_operation_per_edge_per_round_down_to_one():
     space = NB201Space()
     result = tf.tenas_prune(
