@@ -58,6 +58,12 @@ STRATEGY_OPTIONS: dict[str, dict] = {
 }  # fmt: skip
 #: strategies that train a predictor or score networks on every run: over ~2 s a test
 SLOW_STRATEGIES = {"bananas", "predictor-evolution", "naswot", "warmstart", "tenas"}
+#: strategies too slow for the tests that run them several times, and why
+REPEAT_TOO_SLOW = {
+    "tenas": "one TE-NAS pruning takes over 10 s on a CPU even with tiny options, and these "
+    "tests prune three times; the session that replaces the training-free strategies by a "
+    "study-level screening step tests it there (its first asks are checked here)",
+}
 #: evaluations of a strategy test (and of each study of the resume test)
 STEPS = 14
 
@@ -142,6 +148,11 @@ def synthetic(space, arch) -> float:
     return float(code @ weights)
 
 
+def skip_if_too_slow_to_repeat(name):
+    if name in REPEAT_TOO_SLOW:
+        pytest.skip(REPEAT_TOO_SLOW[name])
+
+
 def new_strategy(name, space, seed=0, **options):
     """The strategy, or a skip when it refuses this space with a documented reason."""
     options = options or STRATEGY_OPTIONS.get(name, {})
@@ -215,6 +226,7 @@ def test_parallel_asks_are_distinct_members_and_any_tell_is_accepted(name, setti
 
 @pytest.mark.parametrize("name", _params(STRATEGIES.names(), SLOW_STRATEGIES))
 def test_same_seed_and_same_tells_give_the_same_proposals(name, setting):
+    skip_if_too_slow_to_repeat(name)
     space = build_space(setting[0])
     first = drive(new_strategy(name, space, seed=3), space)
     again = drive(new_strategy(name, space, seed=3), space)
@@ -225,6 +237,7 @@ def test_same_seed_and_same_tells_give_the_same_proposals(name, setting):
 
 @pytest.mark.parametrize("name", _params(STRATEGIES.names(), SLOW_STRATEGIES))
 def test_options_rebuild_an_equal_behaving_strategy(name, setting):
+    skip_if_too_slow_to_repeat(name)
     space = build_space(setting[0])
     strategy = new_strategy(name, space, seed=5)
     options = strategy.options()
@@ -277,6 +290,7 @@ def finished_trials(study):
 
 @pytest.mark.parametrize("name", _params(STRATEGIES.names(), SLOW_STRATEGIES))
 def test_a_study_stopped_and_reloaded_ends_like_an_uninterrupted_one(name, setting, tmp_path):
+    skip_if_too_slow_to_repeat(name)
     config = study_config(name, setting)
     with warnings.catch_warnings():
         # Hyperband and BOHB warn that a table ignores fidelities, which is fine here; a
