@@ -17,8 +17,11 @@ BUILTIN: dict[str, dict[str, str]] = {
         "fashion-mnist": "archsearch.data.datasets:fashion_mnist",
     },
     "evaluator": {
+        "composite": "archsearch.evaluate.composite:CompositeEvaluator",
+        "cost": "archsearch.evaluate.cost:CostEvaluator",
         "nasbench-graph-table": "archsearch.evaluate.table:NASBenchGraphEvaluator",
         "nb201-table": "archsearch.evaluate.tabular:NB201TableEvaluator",
+        "predictor": "archsearch.evaluate.predictor:PredictorEvaluator",
         "proxy": "archsearch.evaluate.proxy:ProxyEvaluator",
         "supernet": "archsearch.oneshot.evaluator:SupernetEvaluator",
         "table": "archsearch.evaluate.table:TableEvaluator",

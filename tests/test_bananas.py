@@ -51,6 +51,7 @@ def test_both_are_registered_and_bad_options_are_refused():
 
 
 @pytest.mark.parametrize("name", MODEL_BASED)
+@pytest.mark.slow
 def test_parallel_asks_are_distinct_tells_come_in_any_order_and_failures_are_not_best(name):
     strategy = make_strategy(name, NB201Space(), seed=0)
     proposed = []
@@ -65,6 +66,7 @@ def test_parallel_asks_are_distinct_tells_come_in_any_order_and_failures_are_not
 
 
 @pytest.mark.parametrize("name", MODEL_BASED)
+@pytest.mark.slow
 def test_same_seed_same_proposals_and_a_foreign_tell_is_accepted(name):
     def run(seed):
         space = NB201Space()
@@ -82,6 +84,7 @@ def test_same_seed_same_proposals_and_a_foreign_tell_is_accepted(name):
 
 
 @pytest.mark.parametrize("name", MODEL_BASED)
+@pytest.mark.slow
 def test_runs_on_a_space_without_a_cell_graph_and_finds_its_optimum(name):
     strategy = make_strategy(name, GridSpace(), seed=0)
     for _ in range(40):
@@ -90,6 +93,7 @@ def test_runs_on_a_space_without_a_cell_graph_and_finds_its_optimum(name):
     assert strategy.best.objective == 10.0
 
 
+@pytest.mark.slow
 def test_ucb_acquisition_runs_too():
     strategy = make_strategy("bananas", NB201Space(), seed=0, acquisition="ucb")
     for _ in range(14):
@@ -98,6 +102,7 @@ def test_ucb_acquisition_runs_too():
     assert strategy.best.objective >= 3
 
 
+@pytest.mark.slow
 def test_both_beat_random_search_on_nas_bench_201_cifar10(nb201_csv):
     """Mean test accuracy of the best-by-validation architecture over 5 seeds, 50 queries.
 
@@ -127,6 +132,7 @@ def test_both_beat_random_search_on_nas_bench_201_cifar10(nb201_csv):
 
 @pytest.mark.filterwarnings("error:.*replayed proposals differ")
 @pytest.mark.parametrize("name", MODEL_BASED)
+@pytest.mark.slow
 def test_a_resumed_study_makes_the_proposals_of_an_uninterrupted_one(name, nb201_csv, tmp_path):
     config = {
         "space": {"name": "nb201"},

@@ -53,6 +53,7 @@ def test_the_summary_names_no_reported_metric_for_an_evaluator_without_one():
     assert text.endswith("inherited_valid_accuracy = 50.0000")  # no "None = -"
 
 
+@pytest.mark.slow
 def test_resume_finishes_an_interrupted_study_like_an_uninterrupted_one(
     tmp_path, capsys, nb201_csv
 ):

@@ -108,6 +108,7 @@ def test_bad_genotypes_are_refused_with_a_clear_error(space, text):
         space.from_string(text)
 
 
+@pytest.mark.slow
 def test_darts_network_builds_trains_and_exports_on_cpu(space, tmp_path):
     from archsearch.evaluate.train import TrainingEvaluator
     from archsearch.export import load_metadata

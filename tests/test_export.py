@@ -53,6 +53,7 @@ def trained_study(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_exported_winner_keeps_its_accuracy_in_plain_torch(trained_study, tmp_path, capsys):
     model_path = tmp_path / "model.pt2"
     assert main(["export", str(trained_study), "--to", str(model_path), "--json"]) == 0
@@ -64,6 +65,7 @@ def test_exported_winner_keeps_its_accuracy_in_plain_torch(trained_study, tmp_pa
     assert load_metadata(model_path)["test_accuracy"] == study.best.reported
 
 
+@pytest.mark.slow
 def test_a_table_study_needs_a_recipe_and_then_trains_the_winner(tmp_path, capsys, nb201_csv):
     out = tmp_path / "table"
     argv = [

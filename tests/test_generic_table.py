@@ -186,6 +186,7 @@ def nb201_as_table(nb201_csv, tmp_path_factory):
     return write(path, [*labels, "valid", "test"], rows)
 
 
+@pytest.mark.slow
 def test_strategies_search_a_generic_table_and_beat_random_search(nb201_as_table):
     config = {
         "space": {"name": "table", "table": str(nb201_as_table), "objective": "valid",
@@ -234,6 +235,7 @@ def test_strategies_propose_only_rows_of_a_sparse_table(name, sparse_table):
 
 
 @pytest.mark.parametrize("name", ["reinforce", "bohb"])
+@pytest.mark.slow
 def test_model_based_strategies_never_repeat_a_row_of_a_sparse_table(name, sparse_table):
     archs = sparse_study(name, sparse_table, 150)
     assert len(set(archs)) == 150

@@ -3,6 +3,7 @@
 import csv
 from pathlib import Path
 
+import pytest
 import torch
 from scipy.stats import spearmanr
 from torch import nn
@@ -35,6 +36,7 @@ def test_count_flops_restores_training_mode_and_keeps_bn_statistics() -> None:
     assert torch.equal(model[1].running_mean, before)
 
 
+@pytest.mark.slow
 def test_flops_rank_reference_architectures_like_the_benchmark() -> None:
     space = NB201Space()
     with REFERENCE_COSTS.open() as f:

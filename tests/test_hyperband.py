@@ -221,6 +221,7 @@ def run_at_cost(name, seed, evaluator, cost, **options):
     return float(evaluator.test[space.index(strategy.best.arch)])
 
 
+@pytest.mark.slow
 def test_hyperband_and_bohb_beat_random_search_at_equal_cost(nb201_csv):
     evaluator = NoisyFidelityNB201(nb201_csv)
     seeds = range(12)
@@ -231,6 +232,7 @@ def test_hyperband_and_bohb_beat_random_search_at_equal_cost(nb201_csv):
     assert bohb > random + 0.1
 
 
+@pytest.mark.slow
 def test_bohb_model_beats_uniform_sampling_with_one_full_fidelity_bracket(nb201_csv):
     # min = max fidelity: Hyperband is random search and BOHB is TPE on its own, so this
     # isolates the model (a BOHB whose model silently did nothing would tie random here)
@@ -244,6 +246,7 @@ def test_bohb_model_beats_uniform_sampling_with_one_full_fidelity_bracket(nb201_
 
 # ------------------------------------------------------------------- studies
 @pytest.mark.parametrize("name", ["hyperband", "bohb"])
+@pytest.mark.slow
 def test_study_stores_fidelities_and_resumes_where_it_stopped(name, nb201_csv, tmp_path):
     evaluator = NoisyFidelityNB201(nb201_csv)
     space = NB201Space()

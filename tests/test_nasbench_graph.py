@@ -18,6 +18,7 @@ from archsearch.tables.nasbench_graph import (
 nas_bench_graph = pytest.importorskip("nas_bench_graph")
 
 
+@pytest.mark.slow
 def test_the_package_ships_all_nine_tables_and_they_load_unchanged():
     for dataset in DATASETS:
         table = load_nasbench_graph(dataset)
@@ -33,6 +34,7 @@ def test_the_package_ships_all_nine_tables_and_they_load_unchanged():
 
 
 @pytest.mark.parametrize("dataset, classes", [("cora", 26_206), ("proteins", 2_021)])
+@pytest.mark.slow
 def test_every_cell_of_the_space_has_a_row_and_the_rows_are_exactly_the_space(dataset, classes):
     space = NASBenchGraphSpace(dataset)
     table = load_nasbench_graph(dataset)

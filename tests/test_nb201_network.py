@@ -32,6 +32,7 @@ def test_parameter_count_equals_the_benchmark_exactly(row: dict[str, str]) -> No
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (1, 8, 8), (3, 32, 32), (2, 7, 9)])
+@pytest.mark.slow
 def test_output_has_one_logit_per_class_for_any_input_size(shape: tuple[int, ...]) -> None:
     model = NB201Network(MIXED, in_channels=shape[0], num_classes=7, channels=4, cells_per_stage=1)
     assert model(torch.randn(2, *shape)).shape == (2, 7)
@@ -62,6 +63,7 @@ def test_none_edge_contributes_nothing() -> None:
     assert torch.equal(cell(x), x)
 
 
+@pytest.mark.slow
 def test_export_round_trip_loads_in_plain_pytorch(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = NB201Network(MIXED, in_channels=3, num_classes=10, channels=8, cells_per_stage=1)

@@ -33,6 +33,7 @@ TINY = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_oneshot_command_searches_retrains_and_exports(tmp_path, capsys):
     out = tmp_path / "run"
     model = tmp_path / "model.pt2"

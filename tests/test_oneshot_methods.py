@@ -66,6 +66,7 @@ METHODS = [
     METHODS,
     ids=[f"{n}{o.get('order', '')}{o.get('sampling', '')}" for n, o in METHODS],
 )
+@pytest.mark.slow
 def test_every_method_searches_nb201_on_digits_and_records_diagnostics(digits, name, options):
     net = nb201(digits)
     result = ONESHOT.get(name)(**FAST, **options).search(net, digits)
@@ -126,6 +127,7 @@ def test_auto_sampling_is_fair_on_nb201_and_uniform_on_darts(digits):
     assert method.path_sampling == "uniform"
 
 
+@pytest.mark.slow
 def test_gdas_searches_the_darts_space(digits):
     torch.manual_seed(0)
     net = build_supernet("darts", digits.input_shape, 10, channels=4, layers=3)
@@ -202,6 +204,7 @@ def test_finetuned_scores_leave_the_supernet_as_it_was(digits):
     assert scorer.score(arch) == first  # deterministic: same batches, same start
 
 
+@pytest.mark.slow
 def test_few_shot_spos_trains_one_sub_supernet_per_operation_of_the_split_edge(digits, tmp_path):
     from archsearch.oneshot.few_shot import SplitSupernet
 

@@ -156,6 +156,7 @@ def smooth(module: nn.Module) -> nn.Module:
     return module
 
 
+@pytest.mark.slow
 def test_second_order_hypergradient_matches_finite_differences_of_the_unrolled_loss():
     """Liu et al. 2019, eq. 7-8: the finite-difference Hessian-vector product gives the
     gradient of L_val(w - xi grad_w L_train(w, a), a), checked by central differences."""

@@ -131,6 +131,7 @@ def test_gates_embeds_cells_that_differ_only_in_dead_branches_identically():
     "name, least",
     [("gates", 0.55), ("mlp-ensemble", 0.45), ("gp", 0.3), ("lightgbm", 0.4)],
 )
+@pytest.mark.slow
 def test_predictors_learn_to_rank_nas_bench_201_from_200_cells(name, least, nb201_csv):
     table = load_nb201_table(nb201_csv)
     space, truth = table.space, table.column("cifar10_valid")

@@ -362,6 +362,7 @@ def test_score_architectures_uses_a_thin_copy_for_linear_regions():
 
 
 # ----------------------------------------------------------------- Zen-score reference
+@pytest.mark.slow
 def test_zen_score_matches_the_reference_column_of_the_shared_table(nb201_csv):
     """The shared table's ``zen_cifar10`` was computed by a public NAS library for the
     C=16, N=5 network; ours agrees on random architectures to ~1 unit in ~100

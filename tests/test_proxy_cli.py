@@ -34,6 +34,7 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_proxies_prints_the_table_and_writes_both_csvs(tmp_path, capsys, nb201_csv):
     table_csv, scores_csv = tmp_path / "diag.csv", tmp_path / "scores.csv"
     argv = proxies_args(
@@ -68,6 +69,7 @@ def test_proxies_prints_the_table_and_writes_both_csvs(tmp_path, capsys, nb201_c
         assert float(row["params"]) > 0
 
 
+@pytest.mark.slow
 def test_params_and_flops_are_always_reported_beside_the_chosen_proxies(
     tmp_path, capsys, nb201_csv
 ):
@@ -87,6 +89,7 @@ def test_params_and_flops_are_always_reported_beside_the_chosen_proxies(
 @pytest.mark.skipif(
     not Path(FASHION_MNIST_DIR).is_dir(), reason="Fashion-MNIST (dataset-fashion-mnist) missing"
 )
+@pytest.mark.slow
 def test_fashion_mnist_batches_feed_the_data_dependent_proxies(capsys, nb201_csv):
     argv = proxies_args(nb201_csv, "--sample", "6", "--proxies", "snip", "--batch", "fashion-mnist")
     assert main(argv) == 0

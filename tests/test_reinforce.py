@@ -125,6 +125,7 @@ def test_define_by_run_spaces_get_canonical_valid_proposals():
     assert strategy.best.objective > 0.5
 
 
+@pytest.mark.slow
 def test_beats_random_search_on_nb201_over_several_seeds(nb201_csv):
     def mean_test_accuracy(strategy, dataset):
         finals = []

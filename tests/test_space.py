@@ -150,6 +150,7 @@ def test_isomorphic_cells_share_a_hash_and_different_ones_do_not():
     assert space.isomorphism_hash(zero) == space.isomorphism_hash(also_zero)
 
 
+@pytest.mark.slow
 def test_nb201_has_fewer_distinct_functions_than_cells():
     space = NB201Space()
     hashes = {space.isomorphism_hash(space.from_index(i)) for i in range(0, 15_625, 7)}

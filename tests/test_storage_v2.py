@@ -106,6 +106,7 @@ def test_a_file_that_is_not_a_study_is_refused_byte_identical(tmp_path, content)
     assert snapshot(directory) == before  # no schema written, no WAL conversion
 
 
+@pytest.mark.slow
 def test_two_searches_started_together_on_one_empty_directory_are_not_mixed(tmp_path, nb201_csv):
     directory = tmp_path / "race"
     directory.mkdir()

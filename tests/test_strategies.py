@@ -99,6 +99,7 @@ BLACK_BOX = ["random", "evolution", "local", "reinforce", "bananas", "predictor-
              "hyperband", "bohb"]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_every_black_box_strategy_runs_through_a_study(nb201_csv):
     for name in [n for n in BLACK_BOX if n in STRATEGIES]:
         config = {

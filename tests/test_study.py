@@ -67,6 +67,7 @@ def test_failed_and_nan_evaluations_are_stored_as_failed_and_the_search_goes_on(
     assert study.best.status == "complete"
 
 
+@pytest.mark.slow
 def test_resumed_study_ends_exactly_like_an_uninterrupted_one(tmp_path, nb201_csv):
     for strategy in ["random", "evolution", "local"]:
         straight = Study.from_config(table_config(nb201_csv, strategy, seed=5))
@@ -81,6 +82,7 @@ def test_resumed_study_ends_exactly_like_an_uninterrupted_one(tmp_path, nb201_cs
         assert resumed.best.arch == straight.best.arch
 
 
+@pytest.mark.slow
 def test_kill_9_during_an_evaluation_loses_nothing_completed(tmp_path, nb201_csv):
     directory = tmp_path / "killed"
     script = Path(slow_table.__file__)
@@ -143,6 +145,7 @@ def test_trajectory_is_monotone_and_ends_at_the_best(nb201_csv):
     assert study.summary()["n_evaluations"] == 30
 
 
+@pytest.mark.slow
 def test_a_running_study_cannot_be_run_by_a_second_process(tmp_path, nb201_csv):
     directory = tmp_path / "busy"
     proc = subprocess.Popen(

@@ -72,6 +72,7 @@ def fast(digits, **options) -> TrainingEvaluator:
     return TrainingEvaluator(data=digits, **options)
 
 
+@pytest.mark.slow
 def test_training_a_small_nb201_network_on_digits_is_far_above_chance(digits):
     space = NB201Space(channels=4, cells_per_stage=1)
     arch = space.from_string(CONV_CELL)
@@ -231,6 +232,7 @@ def test_train_model_trains_any_module_with_a_recipe(digits):
     assert accuracy(model, data.x_valid, data.y_valid)[0] > max(before, 70)
 
 
+@pytest.mark.slow
 def test_a_study_with_the_training_evaluator_keeps_the_best_weights(digits, tmp_path):
     space = NB201Space(channels=4, cells_per_stage=1)
     strategy = make_strategy("random", space, seed=0)

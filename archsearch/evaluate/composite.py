@@ -43,8 +43,6 @@ class CompositeEvaluator(Evaluator):
     """Runs ``evaluators`` (configurations, or evaluators) on each architecture and merges
     their values; see the module docstring for the rules."""
 
-    name = "composite"
-
     def __init__(self, evaluators: Sequence[Mapping[str, Any] | Evaluator]) -> None:
         if isinstance(evaluators, str | bytes | Mapping) or not isinstance(evaluators, Sequence):
             raise ArchsearchError(
@@ -118,6 +116,7 @@ class CompositeEvaluator(Evaluator):
         return EvalResult(values, model)
 
     def config(self) -> dict[str, Any]:
+        """The parts' own configurations (a part given as an instance is stored by them)."""
         return {"name": self.name, "evaluators": [part.config() for part in self.parts]}
 
 

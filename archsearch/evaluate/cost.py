@@ -29,7 +29,6 @@ class CostEvaluator(Evaluator):
     The objective is ``params``, minimised.
     """
 
-    name = "cost"
     objective_name = "params"
     objective_direction = "min"
     reported_name = "flops"
@@ -79,10 +78,6 @@ class CostEvaluator(Evaluator):
             "params": float(count_params(model)),
             "flops": float(count_flops(model, shape)),
         })  # fmt: skip
-
-    def config(self) -> dict[str, Any]:
-        shape = None if self.input_shape is None else list(self.input_shape)
-        return {"name": self.name, "input_shape": shape, "num_classes": self.num_classes}
 
 
 def _positive_int(value: Any) -> bool:

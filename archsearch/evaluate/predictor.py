@@ -43,8 +43,6 @@ class PredictorEvaluator(Evaluator):
     apart. A study's space must have the table's decisions (check_space).
     """
 
-    name = "predictor"
-
     def __init__(
         self,
         train_table: str,
@@ -128,20 +126,6 @@ class PredictorEvaluator(Evaluator):
             self.objective_name: float(mean[0]),
             f"{self.objective_name}_std": float(std[0]),
         })  # fmt: skip
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "train_table": self.table.path,
-            "target": self.target,
-            "predictor": self.predictor_name,
-            "options": self.options,
-            "train_size": self.train_size,
-            "seed": self.seed,
-            "direction": self.objective_direction,
-            "decisions": self.decisions,
-            "metrics": self.metrics,
-        }
 
 
 def _training_table(

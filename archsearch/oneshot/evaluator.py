@@ -243,7 +243,7 @@ class SupernetEvaluator(Evaluator):
         started = time.perf_counter()
         accuracy, loss = self.scorer.score(arch)
         seconds = time.perf_counter() - started
-        return EvalResult({self.objective_name: accuracy, "loss": loss, "seconds": seconds})
+        return EvalResult({self.objective_name: accuracy, "loss": loss, "eval_seconds": seconds})
 
     def config(self) -> dict[str, Any]:
         return {

@@ -60,8 +60,9 @@ DERIVED = "derived"
 @STRATEGIES.register(DERIVED)
 class DerivedArchitecture(Strategy):
     """The strategy of a one-shot study whose method derives its own architecture (DARTS,
-    GDAS, ENAS): the study's one trial is given to it (origin ``oneshot``), so this
-    strategy is told that trial and never asked for one."""
+    GDAS, ENAS): the study's one trial is given to it (origin ``oneshot``) and told to this
+    strategy. Asked for more (a larger budget), it samples uniformly, so that it keeps the
+    strategy contract like every registered strategy."""
 
     max_objectives = 1  # the study's default objective; not offered as multi-objective
 
@@ -69,10 +70,7 @@ class DerivedArchitecture(Strategy):
         super().__init__(space, seed)
 
     def ask(self) -> Architecture:
-        raise StudyError(
-            "strategy 'derived' proposes nothing: the one-shot method derives the "
-            "architecture ('archsearch oneshot ...' or 'archsearch resume DIR')"
-        )
+        return self.sample_unseen()
 
 
 def searches(method: OneShotMethod | Mapping[str, Any]) -> bool:
