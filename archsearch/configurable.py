@@ -6,7 +6,8 @@ arguments drift from it (an option added to ``__init__`` but not to the copy is 
 lost on resume), so components inherit from :class:`Configurable` instead: the arguments
 of the outermost ``__init__`` call, defaults included, are recorded before it runs, and
 :meth:`Configurable.init_options` returns them. A subclass's ``super().__init__(...)`` call
-does not overwrite the record, so a subclass's own signature is what is stored.
+adds the parent's parameters it does not name itself (a subclass that forwards ``**kwargs``
+stores its parent's defaults too) and never overwrites the subclass's values.
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ def _recording(init: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(init)
     def wrapped(self: Any, *args: Any, **kwargs: Any) -> None:
-        if "_init_options" not in self.__dict__:
-            try:
-                bound = signature.bind(self, *args, **kwargs)
-            except TypeError:
-                bound = None  # the call itself is wrong: let __init__ raise its own error
-            if bound is not None:
-                bound.apply_defaults()
-                self._init_options = _flatten(signature, bound.arguments)
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError:
+            bound = None  # the call itself is wrong: let __init__ raise its own error
+        if bound is not None:
+            bound.apply_defaults()
+            options = _flatten(signature, bound.arguments)
+            recorded = self.__dict__.setdefault("_init_options", {})
+            for key, value in options.items():  # an outer (subclass) call's values win
+                recorded.setdefault(key, value)
         init(self, *args, **kwargs)
 
     return wrapped

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from archsearch.configurable import Configurable
 from archsearch.data.base import ImageData
 from archsearch.errors import ArchsearchError
 from archsearch.oneshot.runtime import (
@@ -126,7 +127,7 @@ def categorical_entropy(probabilities: np.ndarray) -> float:
     return float(np.mean(-(p * np.log(p)).sum(axis=-1)))
 
 
-class OneShotMethod(ABC):
+class OneShotMethod(Configurable, ABC):
     """A weight-sharing search method. Subclasses implement one epoch of training, the
     architecture they would derive now, and the final selection.
 
@@ -136,6 +137,8 @@ class OneShotMethod(ABC):
     """
 
     name = "oneshot"
+    #: where and how it runs, and its progress callback, do not shape the result
+    not_options = ("device", "amp", "channels_last", "log")
 
     def __init__(
         self,
@@ -177,20 +180,9 @@ class OneShotMethod(ABC):
         self.log = log
 
     def options(self) -> dict[str, Any]:
-        """The constructor options that shape the result (stored with it)."""
-        keys = [
-            "epochs",
-            "batch_size",
-            "lr",
-            "lr_min",
-            "momentum",
-            "weight_decay",
-            "grad_clip",
-            "eval_size",
-            "early_stop_skips",
-            "seed",
-        ]
-        return {k: getattr(self, k) for k in keys}
+        """The constructor options that shape the result (stored with it), derived from the
+        constructor's signature (:mod:`archsearch.configurable`)."""
+        return self.init_options()
 
     # ------------------------------------------------------------------ the loop
     def search(self, supernet: Supernet, data: ImageData) -> OneShotResult:

@@ -60,10 +60,6 @@ class AlphaMethod(OneShotMethod):
         self.selection = selection
         self.perturbation_tune_steps = perturbation_tune_steps
 
-    def options(self) -> dict[str, Any]:
-        keys = "arch_lr arch_weight_decay warmup_epochs selection perturbation_tune_steps"
-        return {**super().options(), **{k: getattr(self, k) for k in keys.split()}}
-
     def _setup(self) -> None:
         self.a_opt = torch.optim.Adam(
             self.net.arch_parameters(),
@@ -219,9 +215,6 @@ class DARTS(AlphaMethod):
         self.order = order
         self.xi = xi
 
-    def options(self) -> dict[str, Any]:
-        return {**super().options(), "order": self.order, "xi": self.xi}
-
     def _valid_path(self, arch: Architecture | None) -> Callable[[], Path]:
         path = self.detached_relaxation()
         return lambda: path
@@ -313,10 +306,6 @@ class GDAS(AlphaMethod):
         self.tau_max = tau_max
         self.tau_min = tau_min
         self.warmup_sampling = warmup_sampling
-
-    def options(self) -> dict[str, Any]:
-        extra = {"tau_max": self.tau_max, "tau_min": self.tau_min}
-        return {**super().options(), **extra, "warmup_sampling": self.warmup_sampling}
 
     def _setup(self) -> None:
         super()._setup()

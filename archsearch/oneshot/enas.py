@@ -110,17 +110,6 @@ class ENAS(OneShotMethod):
         self.entropy_weight = entropy_weight
         self.final_samples = final_samples
 
-    def options(self) -> dict[str, Any]:
-        keys = [
-            "controller_steps",
-            "controller_lr",
-            "controller_hidden",
-            "baseline_decay",
-            "entropy_weight",
-            "final_samples",
-        ]
-        return {**super().options(), **{k: getattr(self, k) for k in keys}}
-
     def _setup(self) -> None:
         # the controller is tiny and sequential: it stays on the CPU whatever the device
         self.controller = Controller(self.net.space, self.controller_hidden)

@@ -99,18 +99,6 @@ class SPOS(OneShotMethod):
         self.search_budget = search_budget
         self.calibration_batches = calibration_batches
 
-    def options(self) -> dict[str, Any]:
-        extra = {
-            "strategy": self.strategy,
-            "strategy_options": self.strategy_options,
-            "search_budget": self.search_budget,
-            "calibration_batches": self.calibration_batches,
-            "sampling": self.sampling,
-            "few_shot_epochs": self.few_shot_epochs,
-            "split_edge": self.split_edge,
-        }
-        return {**super().options(), **extra}
-
     def _setup(self) -> None:
         self.path_sampling = self.sampling
         if self.sampling == "auto":
