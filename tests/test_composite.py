@@ -39,6 +39,7 @@ class Fixed(Evaluator):
         return EvalResult(dict(self.values), self.model)
 
 
+@pytest.mark.slow
 def test_table_and_cost_give_accuracy_and_params_in_one_result(nb201_csv):
     evaluator = build_evaluator(composite(nb201_csv))
     space = NB201Space()

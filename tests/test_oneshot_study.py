@@ -80,6 +80,7 @@ def test_the_derived_architecture_is_the_best_trial_of_a_stored_study(gdas_study
     assert "one-shot   gdas: training complete" in text and "epoch 1: train_loss" in text
 
 
+@pytest.mark.slow
 def test_a_oneshot_study_exports_through_export_study(gdas_study, tmp_path, capsys):
     model = tmp_path / "m.pt2"
     argv = ["export", str(gdas_study), "--to", str(model), "--epochs", "1", "--train-size", "128"]

@@ -354,6 +354,7 @@ def test_dense_ranks_share_ranks_on_ties_as_tenas_does():
     assert _dense_ranks([0.3, 0.1, 0.3, 0.2], descending=False) == [2, 0, 2, 1]
 
 
+@pytest.mark.slow
 def test_tenas_prunes_one_operation_per_edge_per_round_down_to_one():
     space = NB201Space()
     result = tenas_prune(
