@@ -32,16 +32,16 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class GenericTable(Table):
-    """A CSV table as the table protocol: the rows of ``space``, every numeric column that is
-    not a decision as a metric (``nan`` stays ``nan``: a failed evaluation)."""
+class _CSVMetrics(Table):
+    """What both views of a CSV file share: its path, length and metric columns (every
+    numeric column that is not one of the space's decisions; ``nan`` stays ``nan``: a failed
+    evaluation)."""
 
     data: CSVTable
-    space: TableSpace
-    _metrics: dict[str, np.ndarray] = field(init=False, repr=False, compare=False)
+    space: SearchSpace
+    _metrics: dict[str, np.ndarray]
 
-    def __post_init__(self) -> None:
+    def _set_metrics(self) -> None:
         decisions = {d.label for d in self.space.decisions}
         metrics = {
             c: self.data.metric(c)
@@ -66,15 +66,27 @@ class GenericTable(Table):
                 f"table {self.path} has no metric column {name!r}; metrics: {list(self._metrics)}"
             ) from None
 
-    def row(self, arch: Architecture) -> int:
-        return self.space.row(arch)
-
     def __len__(self) -> int:
         return len(self.data)
 
 
 @dataclass(frozen=True)
-class LabelledTable(Table):
+class GenericTable(_CSVMetrics):
+    """A CSV table as the table protocol: the rows of its own ``space``."""
+
+    data: CSVTable
+    space: TableSpace
+    _metrics: dict[str, np.ndarray] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._set_metrics()
+
+    def row(self, arch: Architecture) -> int:
+        return self.space.row(arch)
+
+
+@dataclass(frozen=True)
+class LabelledTable(_CSVMetrics):
     """A CSV table whose rows are found by the values of decisions named like its columns.
 
     This is how a space that is not the table's own (a define-by-run space whose labels are
@@ -107,38 +119,14 @@ class LabelledTable(Table):
                     f"{values}"
                 )
             index[key] = r
-        metrics = {
-            c: self.data.metric(c)
-            for c in self.data.header
-            if c not in labels and self.data.is_numeric(c)
-        }
         object.__setattr__(self, "_index", index)
-        object.__setattr__(self, "_metrics", metrics)
-
-    @property
-    def path(self) -> str:  # type: ignore[override]
-        return self.data.path
-
-    @property
-    def metric_names(self) -> tuple[str, ...]:
-        return tuple(self._metrics)
-
-    def column(self, name: str) -> np.ndarray:
-        try:
-            return self._metrics[name]
-        except KeyError:
-            raise DataError(
-                f"table {self.path} has no metric column {name!r}; metrics: {list(self._metrics)}"
-            ) from None
+        self._set_metrics()
 
     def row(self, arch: Architecture) -> int:
         try:
             return self._index[tuple(arch[d.label] for d in self.space.decisions)]
         except KeyError:
             raise DataError(f"{arch} has no row in table {self.path}") from None
-
-    def __len__(self) -> int:
-        return len(self.data)
 
 
 def load_generic_table(
