@@ -117,7 +117,7 @@ def test_evaluate_many_scores_like_one_at_a_time():
     assert many == one
 
 
-def test_a_combination_reports_each_proxy_and_their_rank_average_but_only_in_a_population():
+def test_a_combination_reports_each_proxy_and_their_rank_average_in_a_population():
     space = tiny_space()
     archs = distinct_sample(space, 0, 6)
     evaluator = ProxyEvaluator(["params", "synflow"], **TINY)
@@ -126,8 +126,6 @@ def test_a_combination_reports_each_proxy_and_their_rank_average_but_only_in_a_p
     assert set(results[0].values) == {"params", "synflow", "combined", "proxy_seconds"}
     combined = [r.values["combined"] for r in results]
     assert min(combined) > 0 and max(combined) <= 1  # mean normalised ranks
-    with pytest.raises(ArchsearchError, match="combination"):
-        evaluator.evaluate(archs[0], space)
     weighted = ProxyEvaluator(["params", "synflow"], weights={"params": 1.0, "synflow": 0.0})
     ranks = [r.values["combined"] for r in weighted.evaluate_many(archs, space, seed=0)]
     params = [r.values["params"] for r in results]

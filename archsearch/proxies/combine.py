@@ -5,6 +5,9 @@ errors differ, so combinations of their *ranks* are more robust than any one of 
 put proxies on one scale whatever their units (synflow spans 1e40, NASWOT a few hundred).
 
 * :func:`rank_average`: the mean normalised rank over chosen proxies (no fitting, no data).
+* :func:`reference_ranks`, :func:`reference_rank_average`, :func:`reference_standardised_ranks`:
+  the same ranks taken within a fixed reference sample, so that one architecture can be
+  ranked alone (the ``proxy`` evaluator's per-architecture combination).
 * :func:`fit_proxy_weights`: in the spirit of UP-NAS (Huang et al. 2023) and RoBoT (He et al.,
   ICLR 2024), weights for the standardised proxy ranks fitted on the handful of candidates
   whose true accuracy is known, so that the weighted sum ranks *them* best.
@@ -66,6 +69,63 @@ def standardised_ranks(scores: Mapping[str, Sequence[float]], names: Sequence[st
     return np.column_stack(columns)
 
 
+def reference_ranks(values: Sequence[float], reference: Sequence[float]) -> np.ndarray:
+    """Each value's normalised rank within ``reference``: the fraction of the reference's
+    scores it beats, ties counted half, in [0, 1].
+
+    Unlike :func:`normalised_ranks`, a value's rank depends only on the value and the fixed
+    reference, not on which other architectures are scored with it, so that one architecture
+    can be ranked alone (:class:`~archsearch.evaluate.proxy.ProxyEvaluator`'s reference
+    sample). ``nan`` in ``values`` stays ``nan``; ``nan`` in ``reference`` (not scored) is
+    left out; an empty reference ranks everything ``nan``.
+    """
+    v = np.asarray(values, dtype=float)
+    ref = np.asarray(reference, dtype=float)
+    ref = np.sort(ref[~np.isnan(ref)])
+    out = np.full(v.shape, np.nan)
+    ok = ~np.isnan(v)
+    if ref.size and ok.any():
+        below = np.searchsorted(ref, v[ok], side="left")
+        tied = np.searchsorted(ref, v[ok], side="right") - below
+        out[ok] = (below + 0.5 * tied) / ref.size
+    return out
+
+
+def reference_rank_average(
+    scores: Mapping[str, Sequence[float]],
+    reference: Mapping[str, Sequence[float]],
+    names: Sequence[str],
+) -> np.ndarray:
+    """:func:`rank_average` with every proxy's rank taken within ``reference``
+    (:func:`reference_ranks`) instead of within ``scores``' population."""
+    if not names:
+        raise ArchsearchError("rank_average needs at least one proxy")
+    ranks = np.vstack([reference_ranks(scores[n], reference[n]) for n in names])
+    out = np.full(ranks.shape[1], np.nan)
+    some = np.isfinite(ranks).any(axis=0)
+    out[some] = np.nanmean(ranks[:, some], axis=0)
+    return out
+
+
+def reference_standardised_ranks(
+    scores: Mapping[str, Sequence[float]],
+    reference: Mapping[str, Sequence[float]],
+    names: Sequence[str],
+) -> np.ndarray:
+    """:func:`standardised_ranks` against ``reference``: each proxy's :func:`reference_ranks`,
+    centred and scaled by the mean and standard deviation of the reference's own ranks
+    within itself, so that the reference population is standardised as
+    :func:`standardised_ranks` would standardise it; an unscored entry becomes 0."""
+    columns = []
+    for n in names:
+        own = reference_ranks(reference[n], reference[n])
+        r = reference_ranks(scores[n], reference[n])
+        sd = float(np.nanstd(own)) if np.isfinite(own).any() else 0.0
+        z = (r - np.nanmean(own)) / sd if sd > 0 else np.zeros_like(r)
+        columns.append(np.nan_to_num(z, nan=0.0))
+    return np.column_stack(columns)
+
+
 #: the ways :func:`fit_proxy_weights` can fit
 FIT_METHODS = ("spearman", "ridge", "nnls", "shrunk")
 
@@ -80,12 +140,20 @@ class ProxyWeights:
     fit_spearman: float
     method: str
 
-    def combine(self, scores: Mapping[str, Sequence[float]]) -> np.ndarray:
-        """The combined score of every architecture of ``scores``' population."""
+    def combine(
+        self,
+        scores: Mapping[str, Sequence[float]],
+        reference: Mapping[str, Sequence[float]] | None = None,
+    ) -> np.ndarray:
+        """The combined score of every architecture of ``scores``: its ranks are taken within
+        ``scores``' population, or within ``reference`` when given
+        (:func:`reference_standardised_ranks`), so that an architecture scores alone."""
         missing = [n for n in self.names if n not in scores]
         if missing:
             raise ArchsearchError(f"scores lack the fitted proxies {missing}")
-        return standardised_ranks(scores, self.names) @ self.weights
+        if reference is None:
+            return standardised_ranks(scores, self.names) @ self.weights
+        return reference_standardised_ranks(scores, reference, self.names) @ self.weights
 
     def as_dict(self) -> dict[str, float]:
         return {n: float(w) for n, w in zip(self.names, self.weights, strict=True)}
