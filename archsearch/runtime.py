@@ -1,5 +1,6 @@
 """The one place that decides where and how networks run: device, precision, memory format,
 CPU threads and seeding, for the training evaluator, the supernets and the table builder.
+How they take a step and draw their batches is shared as well, in :mod:`archsearch.training`.
 
 Mixed precision is bfloat16 autocast: it needs no loss scaling (bfloat16 has float32's
 exponent range), which keeps the bi-level updates (DARTS's unrolled step, REINFORCE) free of

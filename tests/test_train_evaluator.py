@@ -245,3 +245,36 @@ def test_a_study_with_the_training_evaluator_keeps_the_best_weights(digits, tmp_
     model = space.build(study.best_arch(), evaluator.data.input_shape, 10)
     model.load_state_dict(stored["state_dict"])  # the kept weights fit the architecture
     assert np.isfinite(best.reported)
+
+
+def test_the_shared_step_backpropagates_each_loss_before_computing_the_next_and_clips():
+    from archsearch.training import batches, optimizer_step
+
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    x = torch.randn(4, 3)
+    events = []
+
+    def losses():
+        for k in range(2):
+            events.append(("forward", k, model.weight.grad is None))
+            yield model(x * (k + 1)).pow(2).sum()
+            events.append(("after backward", k, model.weight.grad is not None))
+
+    before = [p.detach().clone() for p in model.parameters()]
+    done = optimizer_step(optimizer, losses(), clip=1e-3)
+    assert len(done) == 2 and not any(loss.requires_grad for loss in done)
+    # the gradient starts at None and is there after the first backward, before forward 2
+    assert events == [("forward", 0, True), ("after backward", 0, True),
+                      ("forward", 1, False), ("after backward", 1, True)]  # fmt: skip
+    with torch.no_grad():
+        after = list(model.parameters())
+        update = torch.cat([(b - a).flatten() for b, a in zip(before, after, strict=True)])
+    assert float(update.norm()) == pytest.approx(1e-3, rel=1e-4)  # lr 1: clipped grad
+    # a callable is one loss; the batches are one randperm of the generator per epoch
+    (loss,) = optimizer_step(optimizer, lambda: model(x).sum())
+    assert loss.shape == ()
+    y = torch.arange(10)
+    got = torch.cat([yb for _, yb in batches(y.float(), y, 3, torch.Generator().manual_seed(5))])
+    assert torch.equal(got, torch.randperm(10, generator=torch.Generator().manual_seed(5))[:9])

@@ -5,6 +5,15 @@ accuracy, measured on images carved out of the training set; test accuracy is re
 beside it and never steers the search. Training is plain minibatch SGD (or Adam/AdamW) on
 tensors already in memory, with a seeded data order.
 
+The step and the batches are the ones the supernets train with too:
+:func:`archsearch.training.optimizer_step` (zero the gradients, backpropagate, clip, step)
+and :func:`archsearch.training.batches` (one seeded permutation per epoch, whole batches
+only). They live in one place so that what a step means cannot drift between this
+evaluator, the table builder (which trains through it) and the one-shot methods, and so
+that a change to it, such as mixed precision with a loss scaler or gradient accumulation,
+lands in every trainer at once. Sharing them moved no figure: every state-dict hash of this
+evaluator and of the one-shot methods stayed the same bit for bit.
+
 Reproducibility. On the CPU the same seed and recipe give the same weights to the last bit,
 in one process or in another, on an idle or a loaded machine, provided the number of
 intra-op threads is the same: what changes the bits is ``torch.get_num_threads()``, which
@@ -55,6 +64,7 @@ from archsearch.errors import ArchsearchError
 from archsearch.evaluate.base import EVALUATORS, EvalResult, Evaluator
 from archsearch.runtime import cpu_threads, resolve_device, seeded
 from archsearch.space.base import Architecture, SearchSpace
+from archsearch.training import batches, optimizer_step
 
 #: images per forward pass when measuring accuracy: on the CPU, batches whose activations fit
 #: in cache run faster than very large ones
@@ -248,21 +258,19 @@ def _train(
     time_limited = False
     with seeded(seed, device):
         while step < total:
-            order = torch.randperm(n, generator=generator).to(device, non_blocking=True)
             epoch_loss.zero_()
             epoch_steps = 0
-            for start in range(0, per_epoch * batch, batch):
+            for xb, yb in batches(x, y, batch, generator):  # one randperm per epoch
                 if step == total:
                     break
                 lr = recipe.lr * factor(step / total)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                index = order[start : start + batch]
-                loss = F.cross_entropy(model(x[index]), y[index], label_smoothing=smoothing)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                epoch_loss += loss.detach()
+                (loss,) = optimizer_step(
+                    optimizer,
+                    lambda xb=xb, yb=yb: F.cross_entropy(model(xb), yb, label_smoothing=smoothing),
+                )
+                epoch_loss += loss
                 epoch_steps += 1
                 step += 1
                 if step % NAN_CHECK_EVERY == 0 and not torch.isfinite(epoch_loss):

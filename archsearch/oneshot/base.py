@@ -21,6 +21,14 @@ whether to trust the result (Sec. 4 of the issue):
   for DARTS, the derived architecture for GDAS and ENAS, a fresh uniform sample per batch
   for SPOS (the mean of random paths).
 
+Every method's weight step is :meth:`OneShotMethod.weight_step`, and that is
+:func:`archsearch.training.optimizer_step`, the step the training evaluator (and so the table
+builder) takes as well, on batches of the shared :func:`archsearch.training.batches`: one
+place holds the zero_grad/backward/clip/step semantics, so that mixed precision or gradient
+accumulation changed there changes for every trainer. The architecture steps (DARTS's and
+GDAS's alphas, ENAS's controller) are not weight steps and keep their own updates: their
+gradients come from ``torch.autograd.grad`` or REINFORCE, not from one backward pass.
+
 DARTS+ early stopping (Liang et al. 2019, Sec. 3.2): with ``early_stop_skips=k`` the search
 stops after the first epoch whose derived cell holds ``k`` or more skip connections (DARTS+
 uses k = 2 on the DARTS normal cell) and derives the architecture at that point.
@@ -37,7 +45,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from archsearch.configurable import Configurable
 from archsearch.data.base import ImageData
@@ -53,6 +60,7 @@ from archsearch.oneshot.runtime import (
 from archsearch.oneshot.supernet import EdgeChoice, Path, Supernet
 from archsearch.registry import Registry
 from archsearch.space.base import Architecture
+from archsearch.training import optimizer_step
 
 
 @dataclass
@@ -133,7 +141,8 @@ class OneShotMethod(Configurable, ABC):
 
     Weight optimiser (all methods): SGD with momentum, cosine-annealed from ``lr`` to
     ``lr_min`` over the whole search, gradient norm clipped at ``grad_clip`` (DARTS's
-    settings: 0.025, 0.001, momentum 0.9, weight decay 3e-4, clip 5).
+    settings: 0.025, 0.001, momentum 0.9, weight decay 3e-4, clip 5), stepped by
+    :meth:`weight_step` through the shared :func:`archsearch.training.optimizer_step`.
     """
 
     name = "oneshot"
@@ -318,18 +327,29 @@ class OneShotMethod(Configurable, ABC):
         self, x: torch.Tensor, y: torch.Tensor, path: Path | Sequence[Path], meter: _Mean
     ) -> None:
         """One SGD step of the supernet weights on one batch: one path, or several whose
-        gradients are summed first (FairNAS)."""
+        gradients are summed first (FairNAS), one backward per path, path ``k + 1``'s
+        forward after path ``k``'s backward. The step is :func:`archsearch.training.
+        optimizer_step`, the training evaluator's too."""
         self.net.train()
-        self.w_opt.zero_grad(set_to_none=True)
-        for one in [path] if isinstance(path, Mapping) else path:
-            with self.runtime.autocast():
+        paths = [path] if isinstance(path, Mapping) else path
+        corrects: list[torch.Tensor] = []
+
+        def losses() -> Iterator[torch.Tensor]:
+            for one in paths:
                 loss, correct = loss_and_correct(self.net(x, one), y)
-            loss.backward()
+                corrects.append(correct)
+                yield loss
+
+        done = optimizer_step(
+            self.w_opt,
+            losses(),
+            clip_params=self.net.weight_parameters(),
+            clip=self.grad_clip,
+            autocast=self.runtime.autocast,
+            scheduler=self.w_sched,
+        )
+        for loss, correct in zip(done, corrects, strict=True):
             meter.add(loss, correct, len(y))
-        if self.grad_clip:
-            nn.utils.clip_grad_norm_(self.net.weight_parameters(), self.grad_clip)
-        self.w_opt.step()
-        self.w_sched.step()
 
     def eval_split(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The validation images the diagnostics use (the first ``eval_size``)."""

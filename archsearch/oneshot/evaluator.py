@@ -31,6 +31,7 @@ from archsearch.oneshot.runtime import (
 )
 from archsearch.oneshot.supernet import Path, Supernet, supernet_from_config
 from archsearch.space.base import Architecture, SearchSpace
+from archsearch.training import optimizer_step
 
 CHECKPOINT_FORMAT = "archsearch-supernet-1"
 
@@ -119,11 +120,11 @@ class InheritedWeights:
         step = 0
         while step < self.finetune_steps:
             for xb, yb in batches(x, y, self.finetune_batch_size, generator):
-                optimizer.zero_grad(set_to_none=True)
-                with self.runtime.autocast():
-                    loss, _ = loss_and_correct(net(xb, path), yb)
-                loss.backward()
-                optimizer.step()
+                optimizer_step(
+                    optimizer,
+                    lambda xb=xb, yb=yb: loss_and_correct(net(xb, path), yb)[0],
+                    autocast=self.runtime.autocast,
+                )
                 step += 1
                 if step == self.finetune_steps:
                     break

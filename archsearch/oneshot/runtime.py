@@ -3,7 +3,9 @@
 The device, precision and memory format come from :class:`archsearch.runtime.Runtime`, the
 runtime every trainer shares. Supernets use channels-last memory by default on both devices:
 CUDA's tensor-core convolutions want it, and on the CPU it made supernet steps faster too
-(compare ``benchmarks/oneshot.py --channels-last on`` and ``off``).
+(compare ``benchmarks/oneshot.py --channels-last on`` and ``off``). :func:`batches` is
+:func:`archsearch.training.batches`, the batch order the training evaluator draws too,
+re-exported here.
 """
 
 from __future__ import annotations
@@ -19,6 +21,18 @@ from torch import nn
 from archsearch.data.base import ImageData
 from archsearch.errors import ArchsearchError
 from archsearch.runtime import Runtime
+from archsearch.training import batches
+
+__all__ = [
+    "Runtime",
+    "batch_statistics",
+    "batches",
+    "evaluate",
+    "loss_and_correct",
+    "on_device",
+    "recalibrate_batch_norm",
+    "seed_everything",
+]
 
 
 def on_device(data: ImageData, runtime: Runtime) -> ImageData:
@@ -42,26 +56,6 @@ def on_device(data: ImageData, runtime: Runtime) -> ImageData:
         x_test=None,
         y_test=None,
     )
-
-
-def batches(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    batch_size: int,
-    generator: torch.Generator | None = None,
-    shuffle: bool = True,
-    drop_last: bool = True,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Mini-batches of tensors already on their device (shuffled on the CPU, so the order
-    depends on the generator's seed alone)."""
-    n = len(x)
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    order = order.to(x.device)
-    stop = n - batch_size + 1 if drop_last and n >= batch_size else n
-    for start in range(0, max(stop, 1), batch_size):
-        idx = order[start : start + batch_size]
-        if len(idx):
-            yield x[idx], y[idx]
 
 
 def _batch_norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
