@@ -51,6 +51,7 @@ def test_table_and_cost_give_accuracy_and_params_in_one_result(nb201_csv):
     assert evaluator.reported_name == "cifar10_test"  # the first part's defaults
 
 
+@pytest.mark.slow
 def test_a_study_declares_objective_and_constraint_over_both_parts(nb201_csv):
     bound = 4e5
     config = {
