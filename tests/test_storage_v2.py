@@ -256,3 +256,48 @@ def test_reading_a_running_study_sees_committed_trials(tmp_path, nb201_csv):
     assert reader.n_finished == 12 and isinstance(reader.storage, SQLiteStorage)
     assert not reader.storage.writable
     runner.close()
+
+
+@pytest.mark.parametrize(
+    "section",
+    [
+        {"objectives": [{"name": "cifar10_valid", "direction": "up"}]},
+        {"objectives": "cifar10_valid"},
+        {"objectives": []},
+        {"constraints": ["params<=abc"]},
+        {"constraints": [{"name": "params", "op": "<", "bound": 3}]},
+        {"reported": 3},
+        {"objectives": ["cifar10_valid", "cifar10_test"]},  # the reported value as objective
+    ],
+)
+def test_a_bad_declaration_writes_nothing_and_leaves_the_directory_usable(
+    tmp_path, nb201_csv, section
+):
+    directory = tmp_path / "d"
+    config = slow_table.config(nb201_csv, delay=0.0, evaluations=3)
+    with pytest.raises(ArchsearchError):
+        Study.from_config({**config, **section}, directory)
+    assert not (directory / "study.db").exists()
+    study = Study.from_config(config, directory)  # the same directory, a good configuration
+    study.optimize()
+    study.close()
+
+
+def test_show_after_a_killed_runner_changes_no_file(tmp_path, nb201_csv):
+    directory = tmp_path / "killed"
+    script = (
+        "import os, sys; sys.path.insert(0, sys.argv[3]); import slow_table\n"
+        "from archsearch.study import Study\n"
+        "study = Study.from_config(slow_table.config(sys.argv[2], delay=0.0), sys.argv[1])\n"
+        "study.optimize(n_evaluations=5)\n"
+        "os._exit(0)  # no close: the WAL is left un-checkpointed, as after kill -9\n"
+    )
+    tests = str(Path(slow_table.__file__).parent)
+    subprocess.run(
+        [sys.executable, "-c", script, str(directory), str(nb201_csv), tests], check=True
+    )
+    assert (directory / "study.db-wal").exists()
+    before = snapshot(directory)
+    assert main(["show", str(directory), "--json"]) == 0
+    assert snapshot(directory) == before  # the -shm included
+    assert Study.load(directory).n_finished == 5  # and the trials in the WAL are read

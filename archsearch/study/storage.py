@@ -30,17 +30,21 @@ trial as ``strategy`` and gains the column on its first write.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
+import shutil
 import sqlite3
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from archsearch.errors import StudyError
+from archsearch.study.lock import LOCK_FILE
 
 SCHEMA_VERSION = 2
 KNOWN_VERSIONS = (1, 2)
@@ -167,6 +171,22 @@ class Storage:
 MemoryStorage = Storage
 
 
+def runner_is_active(directory: Path) -> bool:
+    """Whether a process holds the study's lock, tested without creating or changing a file:
+    a shared lock is refused while the runner holds its exclusive one."""
+    try:
+        fd = os.open(directory / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False  # no lock file: no runner has ever held it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing releases the shared lock at once
+    return False
+
+
 def check_study_file(path: Path) -> None:
     """Refuse, without writing anything, a file that cannot be an SQLite database."""
     try:
@@ -196,28 +216,40 @@ class SQLiteStorage(Storage):
         self._lock = threading.Lock()
         check_study_file(self.path)
         try:
-            self._db = sqlite3.connect(
-                self._read_only_uri(), uri=True, check_same_thread=False, timeout=30
-            )
-            self.version = self._check_schema()
-            self._load()
-            self._db.close()  # a reader holds everything in memory from here on
+            with tempfile.TemporaryDirectory(prefix="archsearch-read-") as scratch:
+                self._db = sqlite3.connect(
+                    self._read_only_uri(Path(scratch)), uri=True, check_same_thread=False,
+                    timeout=30,
+                )  # fmt: skip
+                self.version = self._check_schema()
+                self._load()
+                self._db.close()  # a reader holds everything in memory from here on
             if writable:
                 self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
                 self._db.execute("PRAGMA journal_mode=WAL")
         except sqlite3.DatabaseError as exc:
             raise StudyError(f"cannot open study database {self.path}: {exc}") from None
 
-    def _read_only_uri(self) -> str:
-        """A URI that reads without creating anything beside the file.
+    def _read_only_uri(self, scratch: Path) -> str:
+        """A URI that reads the last committed state without changing any file beside it.
 
-        Without a ``-wal`` file no runner is writing (a runner in WAL mode keeps one open),
-        so the file is read as immutable: SQLite then creates no ``-shm``/``-wal`` files. With
-        one, a runner is at work and a plain read-only connection sees its last commit.
+        * No ``-wal`` file: no runner is writing (a runner in WAL mode keeps one), so the file
+          is read as immutable and SQLite creates no ``-shm``/``-wal`` files.
+        * A ``-wal`` and a live runner (it holds ``study.lock``), or this is the runner: a
+          plain read-only connection, which shares the runner's ``-shm``.
+        * A ``-wal`` but no runner (one was killed before it checkpointed): even a read-only
+          connection would write its read marks into the ``-shm``, so the file and its WAL
+          are copied to ``scratch`` and the copy is read.
         """
         wal = self.path.with_name(self.path.name + "-wal")
-        flags = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
-        return f"file:{self.path}?{flags}"
+        if not wal.exists():
+            return f"file:{self.path}?mode=ro&immutable=1"
+        if self.writable or runner_is_active(self.path.parent):
+            return f"file:{self.path}?mode=ro"
+        copy = scratch / self.path.name
+        shutil.copyfile(self.path, copy)
+        shutil.copyfile(wal, scratch / wal.name)
+        return f"file:{copy}?mode=ro"
 
     @classmethod
     def create(cls, path: str | Path) -> SQLiteStorage:

@@ -183,8 +183,11 @@ class Study:
         check_config(config)
         Budget.from_config(config.get("budget"))
         parts = _build(config)
+        # the whole study in memory first: its declaration, screening and strategy are then
+        # validated before a file is created (a refused configuration writes nothing)
+        in_memory = cls._assemble(config, *parts, Storage(), None)
         if directory is None:
-            return cls._assemble(config, *parts, Storage(), None)
+            return in_memory
         directory = Path(directory)
         path = directory / DATABASE
         if directory.exists() and not directory.is_dir():
@@ -205,10 +208,12 @@ class Study:
                 _check_same_study(path, config, parts, directory)
                 return cls._open_runner(directory, config, parts)
             storage = SQLiteStorage.create(path)
+            return cls._assemble(config, *parts, storage, directory, lock)
         except BaseException:
             lock.close()
+            if path.exists() and not SQLiteStorage(path).get_meta("config"):
+                path.unlink()  # created here and left without a study: not a study at all
             raise
-        return cls._assemble(config, *parts, storage, directory, lock)
 
     @classmethod
     def _open_runner(cls, directory: Path, config: Mapping[str, Any], parts: tuple) -> Study:
