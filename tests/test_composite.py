@@ -77,6 +77,7 @@ def test_a_study_declares_objective_and_constraint_over_both_parts(nb201_csv):
         assert study.best.objective == max(t.objective for t in feasible)
 
 
+@pytest.mark.slow
 def test_the_configuration_round_trips_through_the_registry(nb201_csv):
     evaluator = build_evaluator(composite(nb201_csv))
     again = build_evaluator(evaluator.config())

@@ -14,7 +14,8 @@ ROWS = {(r["strategy"], r["dataset"], r["seed"]): r for r in reference_rows()}
 CASES = [
     ("random", "cifar10", 0), ("evolution", "cifar100", 1), ("local", "imagenet16", 2),
     ("reinforce", "cifar10", 1), ("hyperband", "cifar10", 0), ("bohb", "cifar100", 2),
-    ("bananas", "cifar10", 0), ("predictor-evolution", "imagenet16", 1),
+    pytest.param("bananas", "cifar10", 0, marks=pytest.mark.slow),
+    pytest.param("predictor-evolution", "imagenet16", 1, marks=pytest.mark.slow),
 ]  # fmt: skip
 
 

@@ -86,6 +86,7 @@ def test_list_imports_no_torch_and_names_what_the_imported_registries_hold():
     assert {f"{kind}/{name}" for kind, names in grouped.items() for name in names} == set(listed)
 
 
+@pytest.mark.slow
 def test_importing_the_package_imports_no_torch_and_its_names_load_on_use():
     code = (
         "import sys, archsearch; names = archsearch.list_components('strategy/*');"

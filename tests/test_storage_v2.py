@@ -283,6 +283,7 @@ def test_a_bad_declaration_writes_nothing_and_leaves_the_directory_usable(
     study.close()
 
 
+@pytest.mark.slow
 def test_show_after_a_killed_runner_changes_no_file(tmp_path, nb201_csv):
     directory = tmp_path / "killed"
     script = (

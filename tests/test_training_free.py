@@ -199,6 +199,7 @@ def test_nan_scores_rank_last_and_ties_keep_the_sampling_order():
     assert ranked == [2, 0, 3, 1, 4]
 
 
+@pytest.mark.slow
 def test_a_study_resumed_halfway_through_its_screening_ends_with_identical_trials(
     nb201_csv, tmp_path
 ):
@@ -275,6 +276,7 @@ def test_naswot_first_evaluates_the_best_scoring_architecture_of_its_sample(nb20
     assert study.config["strategy"] == {"name": "random"}  # stored in the new form
 
 
+@pytest.mark.slow
 def test_a_resumed_warm_start_study_replays_to_the_same_proposals(nb201_csv, tmp_path):
     strategy = {"name": "warmstart", "inner": "evolution", "proxy": "params",
                 "sample_size": 20, "top_k": 3, **TINY}  # fmt: skip
