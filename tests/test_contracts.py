@@ -1,7 +1,7 @@
 """The written contracts, checked for every registered component.
 
-Parametrized over ``STRATEGIES.names()``, ``SPACES.names()`` and ``EVALUATORS.names()``, so
-a new component is tested as soon as it registers itself. The contracts are the module
+Parametrized over every built-in strategy, space and evaluator (``archsearch/catalog.py``),
+so a new component is tested as soon as it is registered. The contracts are the module
 docstrings of :mod:`archsearch.strategy.base`, :mod:`archsearch.evaluate.base`,
 :mod:`archsearch.space.base`, :mod:`archsearch.study.storage` and
 :mod:`archsearch.study.study`.
@@ -24,10 +24,9 @@ import numpy as np
 import pytest
 
 import archsearch.components  # noqa: F401  (fills the registries)
+from archsearch.catalog import BUILTIN
 from archsearch.components import build_components, build_evaluator, build_space
 from archsearch.errors import ArchsearchError
-from archsearch.evaluate.base import EVALUATORS
-from archsearch.space.registry import SPACES
 from archsearch.strategy import STRATEGIES, make_strategy
 from archsearch.study import Study
 
@@ -53,6 +52,12 @@ STRATEGY_OPTIONS: dict[str, dict] = {
 SLOW_STRATEGIES = {"bananas", "predictor-evolution"}
 #: evaluations of a strategy test (and of each study of the resume test)
 STEPS = 14
+
+
+def builtin(kind):
+    """The built-in components of a kind, from the catalog (components that test modules
+    register for their own use are not archsearch's)."""
+    return sorted(BUILTIN[kind])
 
 
 def _params(names, slow):
@@ -160,7 +165,7 @@ def drive(strategy, space, steps=STEPS):
     return proposals
 
 
-@pytest.mark.parametrize("name", _params(STRATEGIES.names(), SLOW_STRATEGIES))
+@pytest.mark.parametrize("name", _params(builtin("strategy"), SLOW_STRATEGIES))
 def test_parallel_asks_are_distinct_members_and_any_tell_is_accepted(name, setting):
     space = build_space(setting[0])
     strategy = new_strategy(name, space, seed=0)
@@ -190,7 +195,7 @@ def test_parallel_asks_are_distinct_members_and_any_tell_is_accepted(name, setti
     assert best.arch in good
 
 
-@pytest.mark.parametrize("name", _params(STRATEGIES.names(), SLOW_STRATEGIES))
+@pytest.mark.parametrize("name", _params(builtin("strategy"), SLOW_STRATEGIES))
 def test_same_seed_and_same_tells_give_the_same_proposals(name, setting):
     space = build_space(setting[0])
     first = drive(new_strategy(name, space, seed=3), space)
@@ -200,7 +205,7 @@ def test_same_seed_and_same_tells_give_the_same_proposals(name, setting):
     assert other != first, f"{name} ignores its seed"
 
 
-@pytest.mark.parametrize("name", _params(STRATEGIES.names(), SLOW_STRATEGIES))
+@pytest.mark.parametrize("name", _params(builtin("strategy"), SLOW_STRATEGIES))
 def test_options_rebuild_an_equal_behaving_strategy(name, setting):
     space = build_space(setting[0])
     strategy = new_strategy(name, space, seed=5)
@@ -211,7 +216,7 @@ def test_options_rebuild_an_equal_behaving_strategy(name, setting):
     assert drive(rebuilt, space) == drive(strategy, space)
 
 
-@pytest.mark.parametrize("name", STRATEGIES.names())
+@pytest.mark.parametrize("name", builtin("strategy"))
 def test_unknown_options_are_refused_with_an_archsearch_error(name):
     config = {
         "space": TINY_NB201,
@@ -252,7 +257,7 @@ def finished_trials(study):
     ]
 
 
-@pytest.mark.parametrize("name", _params(STRATEGIES.names(), SLOW_STRATEGIES))
+@pytest.mark.parametrize("name", _params(builtin("strategy"), SLOW_STRATEGIES))
 def test_a_study_stopped_and_reloaded_ends_like_an_uninterrupted_one(name, setting, tmp_path):
     config = study_config(name, setting)
     with warnings.catch_warnings():
@@ -280,10 +285,10 @@ def test_a_study_stopped_and_reloaded_ends_like_an_uninterrupted_one(name, setti
 def test_single_objective_strategies_refuse_two_objectives_and_random_search_accepts(
     small_table,
 ):
-    multi = [n for n in STRATEGIES.names() if STRATEGIES.get(n).max_objectives != 1]
+    multi = [n for n in builtin("strategy") if STRATEGIES.get(n).max_objectives != 1]
     assert "random" in multi
     setting = (table_space_config(small_table), table_evaluator_config(small_table), None)
-    for name in STRATEGIES.names():
+    for name in builtin("strategy"):
         config = study_config(name, setting, evaluations=3)
         config["objectives"] = [
             {"name": "accuracy", "direction": "max"},
@@ -320,7 +325,7 @@ def space_cases(small_table: Path) -> dict[str, dict]:
     }
 
 
-@pytest.fixture(params=SPACES.names())
+@pytest.fixture(params=builtin("space"))
 def space_config(request, small_table):
     cases = space_cases(small_table)
     if request.param not in cases:
@@ -478,7 +483,7 @@ SLOW_EVALUATORS = {"train", "supernet"}
 KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {}
 
 
-@pytest.fixture(params=_params(EVALUATORS.names(), SLOW_EVALUATORS))
+@pytest.fixture(params=_params(builtin("evaluator"), SLOW_EVALUATORS))
 def evaluator_case(request, tmp_path):
     cases = evaluator_cases(tmp_path)
     if request.param not in cases:

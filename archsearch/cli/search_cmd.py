@@ -21,7 +21,6 @@ EVALUATOR_SHORTCUTS = {
     "lr": "lr",
     "train_size": "train_size",
     "device": "device",
-    "objective": "objective",
     "reported": "reported",
 }
 #: evaluators whose table also defines the space: ``--space`` then defaults to it
@@ -47,7 +46,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--lr", type=float, help="learning rate")
     search.add_argument("--train-size", dest="train_size", type=int, help="training subset size")
     search.add_argument("--device", help="cpu, cuda or auto")
-    search.add_argument("--objective", help="objective column (generic table evaluator)")
+    search.add_argument(
+        "--objective",
+        action="append",
+        metavar="NAME[:max|min]",
+        help="a value to optimise, maximised unless ':min' (repeatable; the first is the "
+        "primary one); for the generic table evaluator, the first names its objective column",
+    )
+    search.add_argument(
+        "--constraint",
+        action="append",
+        metavar="'NAME<=VALUE'",
+        help="a hard bound on a value: 'params<=1e6' or 'valid_accuracy>=80' (repeatable)",
+    )
     search.add_argument("--reported", help="reported column (generic table evaluator)")
     _add_options(search, "space")
     _add_options(search, "strategy")
@@ -130,12 +141,25 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
         raise ArchsearchError(f"--budget must be > 0, got {args.budget}")
     if args.seconds is not None and args.seconds <= 0:
         raise ArchsearchError(f"--seconds must be > 0, got {args.seconds}")
+    from archsearch.study.objectives import Constraint, Objective
+
+    objectives = [Objective.parse(text) for text in args.objective or []]
+    constraints = [Constraint.parse(text) for text in args.constraint or []]
+    primary = objectives[0].name if objectives else None
     space = args.space or TABLE_SPACES.get(args.evaluator, "nb201")
     space_options = parse_options(args.space_opts, "space")
     if space == "table" and args.evaluator == "table":  # one CSV defines space and scores
-        for key in ("table", "objective", "reported"):
-            if getattr(args, key) is not None:
-                space_options.setdefault(key, getattr(args, key))
+        for key, value in (
+            ("table", args.table),
+            ("objective", primary),
+            ("reported", args.reported),
+        ):
+            if value is not None:
+                space_options.setdefault(key, value)
+        # the other declared values are metric columns too, not decisions of the space
+        others = [o.name for o in objectives[1:]] + [c.name for c in constraints]
+        if others and "metrics" not in space_options:
+            space_options["metrics"] = list(dict.fromkeys(others))
     SPACES.get(space)
     if args.strategy not in ALIASES:
         STRATEGIES.get(args.strategy)
@@ -151,6 +175,8 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
                 f"evaluator {args.evaluator!r} takes no --{flag.replace('_', '-')}"
             )
         evaluator_options[option] = value
+    if primary is not None and "objective" in accepted:  # the generic table's column
+        evaluator_options["objective"] = primary
     evaluator_options.update(parse_options(args.evaluator_opts, "evaluator"))
     config = {
         "space": {"name": space, **space_options},
@@ -159,6 +185,10 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "budget": {"evaluations": args.budget, "seconds": args.seconds},
     }
+    if objectives:
+        config["objectives"] = [o.to_dict() for o in objectives]
+    if constraints:
+        config["constraints"] = [c.to_dict() for c in constraints]
     screen = _screen_section(args, EVALUATORS)
     if screen is not None:
         config["screen"] = screen

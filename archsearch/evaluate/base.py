@@ -90,6 +90,15 @@ class Evaluator(Configurable, ABC):
     ) -> EvalResult:
         """Score one architecture; may raise (see the contract for what each error means)."""
 
+    def value_names(self, space: SearchSpace) -> frozenset[str] | None:  # noqa: B027
+        """The names every result on ``space`` carries, when they are known before evaluating
+        (a table's columns, a cost's two names); ``None`` when only a result tells.
+
+        A study checks its declared objectives and constraints against them when it is
+        built, so that a misspelt name is refused before anything is written.
+        """
+        return None
+
     def config(self) -> dict[str, Any]:
         """What the evaluator registry needs to construct this evaluator again: its name and
         constructor arguments (:mod:`archsearch.configurable`)."""

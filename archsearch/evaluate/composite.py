@@ -84,6 +84,11 @@ class CompositeEvaluator(Evaluator):
             except ArchsearchError as exc:
                 raise _named(exc, f"evaluator composite, {self.label(i)}") from None
 
+    def value_names(self, space: SearchSpace) -> frozenset[str] | None:
+        """Every part's names, when every part knows its own."""
+        names = [part.value_names(space) for part in self.parts]
+        return None if any(n is None for n in names) else frozenset().union(*names)
+
     def evaluate(
         self,
         arch: Architecture,

@@ -57,6 +57,9 @@ class CostEvaluator(Evaluator):
                 f"evaluator cost builds networks, and space {space.name!r} does not build any"
             )
 
+    def value_names(self, space: SearchSpace) -> frozenset[str]:
+        return frozenset({"params", "flops"})
+
     def evaluate(
         self,
         arch: Architecture,

@@ -77,6 +77,9 @@ class TableEvaluator(Evaluator):
         self._view = (space, table)
         return table
 
+    def value_names(self, space: SearchSpace) -> frozenset[str]:
+        return frozenset(self.view(space).metric_names) | {"table_row"}
+
     def evaluate(
         self,
         arch: Architecture,
@@ -127,6 +130,10 @@ class NASBenchGraphEvaluator(Evaluator):
                 f"{list(operations_for(self.dataset))}, the space has {list(space.operations)}: "
                 f"use space nasbench-graph with dataset={self.dataset!r}"
             )
+
+    def value_names(self, space: SearchSpace) -> frozenset[str]:
+        others = set(self.table.metric_names) - {"valid", "test"}
+        return frozenset({self.objective_name, self.reported_name, "benchmark_hash", *others})
 
     def evaluate(
         self,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from archsearch.errors import ArchsearchError
 from archsearch.evaluate.base import EVALUATORS, EvalResult, Evaluator
@@ -49,5 +48,5 @@ class NB201TableEvaluator(Evaluator):
         first = {name: values.pop(name) for name in (self.objective_name, self.reported_name)}
         return EvalResult({**first, **values, "nb201_index": float(row)})
 
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, "table": self.table_path, "dataset": self.dataset}
+    def value_names(self, space: SearchSpace) -> frozenset[str]:
+        return frozenset(self.table.metric_names) | {"nb201_index"}

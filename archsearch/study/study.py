@@ -119,6 +119,7 @@ class Study:
         self.screening = screening
         self.declaration = declaration or Declaration.from_config(config or {}, evaluator)
         _check_objective_count(strategy, self.declaration)
+        _check_value_names(evaluator, space, self.declaration)
         if strategy.uses_fidelity and not evaluator.supports_fidelity:
             warnings.warn(
                 f"strategy {strategy.name!r} varies the fidelity, but evaluator "
@@ -697,6 +698,20 @@ def _check_objective_count(strategy: Strategy, declaration: Declaration) -> None
             f"strategy {strategy.name!r} optimises one objective, the study declares {wanted} "
             f"({', '.join(o.name for o in declaration.objectives)}); multi-objective strategies: "
             f"{', '.join(multi) or 'none'}"
+        )
+
+
+def _check_value_names(evaluator: Evaluator, space: SearchSpace, declared: Declaration) -> None:
+    """Refuse declared names the evaluator is known not to report (before any evaluation)."""
+    known = evaluator.value_names(space)
+    if known is None:
+        return
+    needed = [o.name for o in declared.objectives] + [c.name for c in declared.constraints]
+    missing = [name for name in needed if name not in known]
+    if missing:
+        raise ArchsearchError(
+            f"evaluator {evaluator.name!r} reports no value {missing[0]!r}; "
+            f"it reports: {', '.join(sorted(known))}"
         )
 
 
