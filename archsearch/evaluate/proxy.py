@@ -151,17 +151,7 @@ def reference_sample(space: SearchSpace, size: int, seed: int) -> list[Architect
     (``default_rng(seed)``) nor the screening's (``[seed, 1]``), so that the reference is not
     the very sample a study proposes or screens.
     """
-    rng = np.random.default_rng([int(seed), 2])
-    sample: list[Architecture] = []
-    chosen: set[Architecture] = set()
-    for _ in range(100 * size):
-        if len(sample) == size:
-            break
-        arch = space.sample(rng)
-        if arch not in chosen:
-            chosen.add(arch)
-            sample.append(arch)
-    return sample
+    return space.distinct_samples(np.random.default_rng([int(seed), 2]), size)
 
 
 @EVALUATORS.register("proxy")

@@ -198,6 +198,20 @@ class SearchSpace(Configurable):
                 return arch
         raise InvalidArchitectureError(f"could not sample a valid architecture from {self.name!r}")
 
+    def distinct_samples(self, rng: np.random.Generator, size: int) -> list[Architecture]:
+        """``size`` distinct uniform samples, in the order drawn (fewer only if the space is
+        smaller: at most ``100 * size`` draws)."""
+        sample: list[Architecture] = []
+        chosen: set[Architecture] = set()
+        for _ in range(100 * size):
+            if len(sample) == size:
+                break
+            arch = self.sample(rng)
+            if arch not in chosen:
+                chosen.add(arch)
+                sample.append(arch)
+        return sample
+
     def mutate(self, arch: Architecture, rng: np.random.Generator) -> Architecture:
         """Change one decision to another of its choices, uniformly, keeping validity."""
         mutable = [d for d in self.decisions if len(d.choices) > 1]

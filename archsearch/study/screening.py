@@ -204,17 +204,7 @@ def distinct_sample(space: SearchSpace, seed: int, size: int) -> list[Architectu
     strategy's generator (``default_rng(seed)``), a strategy seeded alike would re-propose
     the very architectures the screening ranked low, in the same order.
     """
-    rng = np.random.default_rng([seed, 1])
-    sample: list[Architecture] = []
-    chosen: set[Architecture] = set()
-    for _ in range(100 * size):
-        if len(sample) == size:
-            break
-        arch = space.sample(rng)
-        if arch not in chosen:
-            chosen.add(arch)
-            sample.append(arch)
-    return sample
+    return space.distinct_samples(np.random.default_rng([seed, 1]), size)
 
 
 def screening_scores(
