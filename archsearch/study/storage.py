@@ -253,22 +253,32 @@ class SQLiteStorage(Storage):
 
     @classmethod
     def create(cls, path: str | Path) -> SQLiteStorage:
-        """A new study file; refuses to touch an existing one."""
+        """A new study file; refuses to touch an existing one.
+
+        The schema is written to a temporary file beside ``path`` and linked into place
+        (``os.link`` fails if ``path`` exists), so another process sees either no file or a
+        complete, empty study, never a half-written schema.
+        """
         path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o644)
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            raise StudyError(f"cannot create {path}: {exc.strerror}") from None
+        os.close(fd)
+        try:
+            db = sqlite3.connect(str(tmp))
+            try:
+                db.executescript(f"BEGIN; {_SCHEMA}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+            finally:
+                db.close()
+            os.link(tmp, path)
         except FileExistsError:
             raise StudyError(f"{path} exists: another process created a study there") from None
         except OSError as exc:
             raise StudyError(f"cannot create {path}: {exc.strerror}") from None
-        os.close(fd)
-        db = sqlite3.connect(str(path))
-        try:
-            with db:
-                db.executescript(_SCHEMA)
-                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         finally:
-            db.close()
+            tmp.unlink(missing_ok=True)
         return cls(path, writable=True)
 
     @classmethod

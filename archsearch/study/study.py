@@ -196,7 +196,7 @@ class Study:
         if path.exists():
             _check_same_study(path, config, parts, directory)
             return cls._open_runner(directory, config, parts)
-        if directory.exists() and any(p.name != LOCK_FILE for p in directory.iterdir()):
+        if directory.exists() and any(not _ours(p.name) for p in directory.iterdir()):
             raise StudyError(f"{directory} exists, is not empty and holds no study")
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -699,6 +699,12 @@ def _check_objective_count(strategy: Strategy, declaration: Declaration) -> None
             f"({', '.join(o.name for o in declaration.objectives)}); multi-objective strategies: "
             f"{', '.join(multi) or 'none'}"
         )
+
+
+def _ours(name: str) -> bool:
+    """A file a runner puts in a study directory before its study exists: the lock, and the
+    temporary file the database is written to before it is linked into place."""
+    return name == LOCK_FILE or (name.startswith(f".{DATABASE}.") and name.endswith(".tmp"))
 
 
 def _check_value_names(evaluator: Evaluator, space: SearchSpace, declared: Declaration) -> None:
