@@ -193,10 +193,11 @@ class Study:
         path = directory / DATABASE
         if directory.exists() and not directory.is_dir():
             raise StudyError(f"--out {directory} is a file, not a directory")
-        if path.exists():
+        foreign = directory.exists() and any(not _ours(p.name) for p in directory.iterdir())
+        if path.exists():  # looked at after the listing, so a study linked in meanwhile is seen
             _check_same_study(path, config, parts, directory)
             return cls._open_runner(directory, config, parts)
-        if directory.exists() and any(not _ours(p.name) for p in directory.iterdir()):
+        if foreign:
             raise StudyError(f"{directory} exists, is not empty and holds no study")
         try:
             directory.mkdir(parents=True, exist_ok=True)
