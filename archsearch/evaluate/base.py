@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +99,16 @@ class Evaluator(Configurable, ABC):
         built, so that a misspelt name is refused before anything is written.
         """
         return None
+
+    def cheap_values(self, arch: Architecture, space: SearchSpace) -> Mapping[str, float]:
+        """The values of ``arch`` this evaluator knows without evaluating it: costs a table
+        stores or a network's counts, in milliseconds, never a trained accuracy.
+
+        A study checks its hard constraints on them *before* an evaluation, so that an
+        architecture outside the budget is never trained, is recorded as infeasible and
+        costs no evaluation. The values must equal those :meth:`evaluate` reports.
+        """
+        return {}
 
     def config(self) -> dict[str, Any]:
         """What the evaluator registry needs to construct this evaluator again: its name and
