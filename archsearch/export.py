@@ -26,12 +26,15 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from archsearch.errors import ArchsearchError, StudyError
+
+if TYPE_CHECKING:
+    from archsearch.study.objectives import Constraint
 
 METADATA = "archsearch.json"
 #: the keys of every exported model's metadata (a value is None when it does not apply)
@@ -123,6 +126,7 @@ def train_winner(
     recipe: Mapping[str, Any] | None = None,
     space_options: Mapping[str, Any] | None = None,
     seed: int = 0,
+    pick: Sequence[Constraint] = (),
 ) -> Winner:
     """The best architecture of the study in ``directory`` with trained weights.
 
@@ -131,6 +135,11 @@ def train_winner(
     trained from scratch by the ``train`` evaluator with ``recipe`` (dataset, epochs, ...),
     and the space may be resized by ``space_options`` (e.g. fewer channels for a CPU). A
     one-shot study's recipe defaults to the dataset its supernet was trained on.
+
+    ``pick`` conditions (``params<=1e6``) choose another trial: the front member with the
+    best primary objective meeting them (:meth:`Study.pick`). Its weights were not kept
+    unless it is the best trial, so a study that trained networks retrains it with its own
+    evaluator and the trial's stored seed, which gives the network the search evaluated.
     """
     from archsearch.components import build_evaluator, build_space
     from archsearch.study import Study
@@ -141,6 +150,8 @@ def train_winner(
         best = study.best
         if best is None:
             raise StudyError(f"study in {directory} has no successful evaluation to export")
+        if pick:
+            best = study.pick(pick)
         config = study.config
         space_config = {**config["space"], **(space_options or {})}
         space = build_space(space_config)
@@ -148,7 +159,14 @@ def train_winner(
         weights = Path(directory) / BEST_WEIGHTS
         trained_here = recipe is None and not space_options and weights.is_file()
         oneshot = config.get("oneshot")
-        if trained_here:
+        if trained_here and best.number != study.best.number:  # retrain the picked trial
+            evaluator = study.evaluator
+            result = evaluator.evaluate(arch, space, seed=best.seed, fidelity=best.fidelity)
+            if result.diverged or result.model is None:
+                raise ArchsearchError(f"retraining trial {best.number} failed: {result.values}")
+            model, data, values = result.model, evaluator.data, dict(result.values)
+            recipe_used, test_accuracy = config["evaluator"], result.get(evaluator.reported_name)
+        elif trained_here:
             evaluator = study.evaluator
             data = evaluator.data  # the training evaluator's dataset
             stored = torch.load(weights, map_location="cpu", weights_only=True)
@@ -209,10 +227,11 @@ def export_study(
     recipe: Mapping[str, Any] | None = None,
     space_options: Mapping[str, Any] | None = None,
     seed: int = 0,
+    pick: Sequence[Constraint] = (),
 ) -> dict[str, Any]:
     """Export the best architecture of the study in ``directory``; returns its metadata.
 
     :func:`train_winner` says where the weights come from; this is the export path of every
     study, one-shot ones included.
     """
-    return save_winner(train_winner(directory, recipe, space_options, seed), to)
+    return save_winner(train_winner(directory, recipe, space_options, seed, pick), to)

@@ -81,3 +81,27 @@ def test_a_table_study_needs_a_recipe_and_then_trains_the_winner(tmp_path, capsy
     exported = json.loads(capsys.readouterr().out)
     assert exported["dataset"] == "digits" and exported["test_accuracy"] > 50
     assert exported["space"]["channels"] == 4
+
+
+@pytest.mark.slow
+def test_pick_exports_another_front_member_retrained_to_the_same_network(tmp_path, capsys):
+    out = tmp_path / "mo"
+    argv = [
+        "search", "--space", "nb201", *TINY, "--strategy", "random", "--evaluator", "train",
+        "--dataset", "digits", "--epochs", "1", "--budget", "6", "--seed", "2", "--out", str(out),
+        "--objective", "valid_accuracy:max", "--objective", "params:min", "--quiet",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    study = Study.load(out)
+    front = study.pareto_front()
+    assert len(front) >= 2, "six random cells give a front of at least two members"
+    smallest = min(front, key=lambda t: t.values["params"])
+    model_path = tmp_path / "small.pt2"
+    pick = f"params<={smallest.values['params']:.0f}"
+    capsys.readouterr()
+    assert main(["export", str(out), "--to", str(model_path), "--pick", pick, "--json"]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["arch"] == smallest.arch != study.best.arch
+    assert exported["test_accuracy"] == pytest.approx(smallest.reported, abs=1e-6)
+    assert main(["export", str(out), "--to", str(model_path), "--pick", "params<=1"]) == 2
+    assert "no front member of the study meets params<=1" in capsys.readouterr().err

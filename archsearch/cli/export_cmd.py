@@ -23,6 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--train-size", dest="train_size", type=int)
     export.add_argument("--device")
     export.add_argument("--seed", type=int, default=0)
+    export.add_argument(
+        "--pick", action="append", metavar="'NAME<=VALUE'",
+        help="export the Pareto-front member with the best primary objective meeting this "
+        "condition instead of the best trial (repeatable: all must hold)",
+    )  # fmt: skip
     _add_options(export, "recipe", "more training options")
     _add_options(export, "space", "resize the network, e.g. channels=8")
     export.add_argument("--json", action="store_true")
@@ -40,9 +45,13 @@ def run_export(args: argparse.Namespace) -> int:
     }
     recipe.update(parse_options(args.recipe_opts, "recipe"))
     space_options = parse_options(args.space_opts, "space")
+    from archsearch.study.objectives import Constraint
+
+    pick = [Constraint.parse(text) for text in args.pick or []]
     metadata = export_study(
-        args.directory, args.to, recipe=recipe or None, space_options=space_options, seed=args.seed
-    )
+        args.directory, args.to, recipe=recipe or None, space_options=space_options,
+        seed=args.seed, pick=pick,
+    )  # fmt: skip
     if args.json:
         print_json({"path": args.to, **metadata})
     else:

@@ -59,6 +59,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="'NAME<=VALUE'",
         help="a hard bound on a value: 'params<=1e6' or 'valid_accuracy>=80' (repeatable)",
     )
+    search.add_argument(
+        "--soft-constraint", dest="soft_constraint", action="append",
+        metavar="'NAME<=TARGET'",
+        help="MnasNet's soft target: the primary objective is scaled by (NAME/TARGET)^W, so "
+        "any single-objective strategy trades it off against the target (repeatable)",
+    )  # fmt: skip
+    search.add_argument(
+        "--soft-weight", dest="soft_weight", type=float, default=-0.07,
+        help="the exponent W of --soft-constraint (MnasNet: -0.07)",
+    )  # fmt: skip
     search.add_argument("--reported", help="reported column (generic table evaluator)")
     _add_options(search, "space")
     _add_options(search, "strategy")
@@ -141,10 +151,11 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
         raise ArchsearchError(f"--budget must be > 0, got {args.budget}")
     if args.seconds is not None and args.seconds <= 0:
         raise ArchsearchError(f"--seconds must be > 0, got {args.seconds}")
-    from archsearch.study.objectives import Constraint, Objective
+    from archsearch.study.objectives import Constraint, Objective, SoftConstraint
 
     objectives = [Objective.parse(text) for text in args.objective or []]
     constraints = [Constraint.parse(text) for text in args.constraint or []]
+    soft = [SoftConstraint.parse(text, args.soft_weight) for text in args.soft_constraint or []]
     primary = objectives[0].name if objectives else None
     space = args.space or TABLE_SPACES.get(args.evaluator, "nb201")
     space_options = parse_options(args.space_opts, "space")
@@ -157,7 +168,7 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
             if value is not None:
                 space_options.setdefault(key, value)
         # the other declared values are metric columns too, not decisions of the space
-        others = [o.name for o in objectives[1:]] + [c.name for c in constraints]
+        others = [o.name for o in objectives[1:]] + [c.name for c in [*constraints, *soft]]
         if others and "metrics" not in space_options:
             space_options["metrics"] = list(dict.fromkeys(others))
     SPACES.get(space)
@@ -189,6 +200,8 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
         config["objectives"] = [o.to_dict() for o in objectives]
     if constraints:
         config["constraints"] = [c.to_dict() for c in constraints]
+    if soft:
+        config["soft_constraints"] = [c.to_dict() for c in soft]
     screen = _screen_section(args, EVALUATORS)
     if screen is not None:
         config["screen"] = screen
@@ -324,11 +337,54 @@ def format_summary(summary: dict[str, Any], directory: Path | None) -> str:
         f"evaluated  {summary['n_evaluations']} ({summary['n_failed']} failed)"
         f" in {summary['elapsed_seconds']:.1f} s",
     ]
+    if summary.get("n_rejected"):
+        lines.append(
+            f"rejected   {summary['n_rejected']} proposals breaking "
+            f"{', '.join(_bound(c) for c in summary['constraints'])} before evaluation "
+            "(never evaluated, not counted)"
+        )
+    soft = config.get("soft_constraints") or []
     if best is None:
-        lines.append("best       none (no evaluation succeeded)")
+        lines.append("best       none (no feasible evaluation succeeded)")
     else:
-        scores = f"           {summary['objective']} = {_num(best['objective'])}"
+        name = summary["objective"]
+        if soft:  # the objective is MnasNet's reward
+            factors = " * ".join(f"({c['name']}/{c['bound']:g})^{c['weight']:g}" for c in soft)
+            name = f"reward {name} * {factors}"
+        scores = f"           {name} = {_num(best['objective'])}"
         if summary["reported"] is not None:  # e.g. the supernet evaluator reports nothing
             scores += f"   {summary['reported']} = {_num(best['reported'])}"
         lines += [f"best       trial {best['trial']}: {best['arch']}", scores]
+    if "pareto" in summary:
+        lines += _front_lines(summary)
     return "\n".join(lines)
+
+
+def _bound(constraint: dict[str, Any]) -> str:
+    return f"{constraint['name']}{constraint['op']}{constraint['bound']:g}"
+
+
+def _front_lines(summary: dict[str, Any]) -> list[str]:
+    """The Pareto front as a table: one row per member, one column per declared value."""
+    front = summary["pareto"]
+    directions = {o["name"]: o["direction"] for o in summary["objectives"]}
+    names = list(front[0]["values"]) if front else list(directions)
+    heads = [f"{n}:{directions[n]}" if n in directions else n for n in names]
+    widths = [max(len(h), 10) for h in heads]
+    volume = summary["hypervolume"]
+    lines = [f"\npareto front ({len(front)} feasible trials no other one dominates):"]
+    if volume is not None:
+        point = ", ".join(f"{k}={v:g}" for k, v in volume["reference"].items())
+        lines.append(f"hypervolume {volume['value']:.6g} from reference point ({point})")
+    header = " ".join(f"{h:>{w}}" for h, w in zip(heads, widths, strict=True))
+    lines.append(f"{'trial':>6} {header}  arch")
+    for member in front:
+        cells = " ".join(
+            f"{_compact(member['values'][n]):>{w}}" for n, w in zip(names, widths, strict=True)
+        )
+        lines.append(f"{member['trial']:>6} {cells}  {member['arch']}")
+    return lines
+
+
+def _compact(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"

@@ -12,7 +12,13 @@ In a stored configuration::
     "objectives": [{"name": "valid_accuracy", "direction": "max"},
                    {"name": "params", "direction": "min"}],
     "constraints": [{"name": "flops", "op": "<=", "bound": 3e8}],
+    "soft_constraints": [{"name": "latency", "op": "<=", "bound": 20.0, "weight": -0.07}],
     "reported": "test_accuracy"
+
+A *soft* constraint is MnasNet's reward (Tan et al., CVPR 2019, eq. 2): the primary objective
+is scaled by ``(value / bound) ** weight``, so a single-objective strategy trades accuracy
+against a target instead of being walled in by it. With ``weight = -0.07`` a network twice
+as slow as the target must be 5% more accurate to score the same.
 """
 
 from __future__ import annotations
@@ -105,12 +111,54 @@ class Constraint:
 
 
 @dataclass(frozen=True)
+class SoftConstraint:
+    """MnasNet's soft target: the primary objective is multiplied by ``(value/bound)**w``
+    (for ``>=``, by ``(bound/value)**w``), ``w < 0`` penalising a value beyond the bound
+    and rewarding one inside it a little, so the reward is smooth around the target."""
+
+    name: str
+    op: str
+    bound: float
+    weight: float = -0.07
+
+    def __post_init__(self) -> None:
+        Constraint(self.name, self.op, self.bound)  # the same checks of name, op and bound
+        if self.bound <= 0:
+            raise ArchsearchError(f"soft constraint {self.name!r}: the target must be > 0")
+        weight = self.weight
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight >= 0:
+            raise ArchsearchError(
+                f"soft constraint {self.name!r}: weight must be a negative number, got {weight!r}"
+            )
+
+    def factor(self, value: float | None) -> float | None:
+        """The reward's multiplier, None when the value is missing, not finite or <= 0."""
+        if value is None or not math.isfinite(value) or value <= 0:
+            return None
+        ratio = value / self.bound if self.op == "<=" else self.bound / value
+        return ratio**self.weight
+
+    @classmethod
+    def parse(cls, text: str, weight: float = -0.07) -> SoftConstraint:
+        """``'latency<=20'``, weighted by ``weight``."""
+        hard = Constraint.parse(text)
+        return cls(hard.name, hard.op, hard.bound, weight)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "op": self.op, "bound": self.bound, "weight": self.weight}
+
+    def __str__(self) -> str:
+        return f"({self.name}/{self.bound:g})^{self.weight:g}"
+
+
+@dataclass(frozen=True)
 class Declaration:
     """A study's objectives (the first is the primary one), constraints and reported value."""
 
     objectives: tuple[Objective, ...]
     constraints: tuple[Constraint, ...] = ()
     reported: str | None = None
+    soft_constraints: tuple[SoftConstraint, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.objectives:
@@ -123,20 +171,64 @@ class Declaration:
                 f"{self.reported!r} is an objective, so it cannot be the reported value "
                 "(a reported value is never shown to the strategy)"
             )
+        if self.soft_constraints and self.primary.direction != "max":
+            raise ArchsearchError(
+                "a soft constraint scales the primary objective, which must then be maximised "
+                f"(an accuracy); {self.primary.name!r} is minimised"
+            )
 
     @property
     def primary(self) -> Objective:
         return self.objectives[0]
 
+    @property
+    def value_names(self) -> list[str]:
+        """Every value the declaration reads: objectives, then hard and soft constraints."""
+        names = [o.name for o in self.objectives] + [c.name for c in self.constraints]
+        names += [c.name for c in self.soft_constraints]
+        return list(dict.fromkeys(names))
+
+    def score(self, values: Mapping[str, float | None]) -> float | None:
+        """What "best" ranks by: the primary objective, times the soft constraints'
+        factors (MnasNet's reward) when there are any; None when it cannot be computed."""
+        value = values.get(self.primary.name)
+        if value is None or not math.isfinite(value):
+            return None
+        score = float(value)
+        for soft in self.soft_constraints:
+            factor = soft.factor(values.get(soft.name))
+            if factor is None:
+                return None
+            score *= factor
+        return score
+
     def vector(self, values: Mapping[str, float | None]) -> tuple[float, ...] | None:
-        """The oriented objective vector, or None when a value is missing or not finite."""
-        out = []
-        for objective in self.objectives:
+        """The oriented objective vector, or None when a value is missing or not finite.
+        Its first component is the :meth:`score` (the reward under soft constraints)."""
+        score = self.score(values)
+        if score is None:
+            return None
+        out = [self.primary.oriented(score)]
+        for objective in self.objectives[1:]:
             value = values.get(objective.name)
             if value is None or not math.isfinite(value):
                 return None
             out.append(objective.oriented(float(value)))
         return tuple(out)
+
+    def points(self, rows: Sequence[Mapping[str, float | None]]) -> list[tuple[float, ...] | None]:
+        """The oriented objective vectors of raw values (for a Pareto front), the *primary
+        objective itself* first, not the soft reward: a front trades the raw values off."""
+        out: list[tuple[float, ...] | None] = []
+        for values in rows:
+            vector = []
+            for objective in self.objectives:
+                value = values.get(objective.name)
+                if value is None or not math.isfinite(value):
+                    break
+                vector.append(objective.oriented(float(value)))
+            out.append(tuple(vector) if len(vector) == len(self.objectives) else None)
+        return out
 
     def feasible(self, values: Mapping[str, float | None]) -> bool:
         return all(c.holds(values.get(c.name)) for c in self.constraints)
@@ -146,6 +238,11 @@ class Declaration:
             "objectives": [o.to_dict() for o in self.objectives],
             "constraints": [c.to_dict() for c in self.constraints],
             "reported": self.reported,
+            **(
+                {"soft_constraints": [c.to_dict() for c in self.soft_constraints]}
+                if self.soft_constraints
+                else {}
+            ),
         }
 
     @classmethod
@@ -155,11 +252,13 @@ class Declaration:
         if objectives is None:
             objectives = [{"name": evaluator.objective_name, "direction": _direction(evaluator)}]
         constraints = config.get("constraints") or []
+        soft = config.get("soft_constraints") or []
         reported = config.get("reported", evaluator.reported_name)
         return cls(
             objectives=tuple(_objective(o) for o in _sequence(objectives, "objectives")),
             constraints=tuple(_constraint(c) for c in _sequence(constraints, "constraints")),
             reported=_reported(reported),
+            soft_constraints=tuple(_soft(c) for c in _sequence(soft, "soft_constraints")),
         )
 
 
@@ -189,6 +288,18 @@ def _constraint(item: Any) -> Constraint:
             f"a constraint is {{'name': ..., 'op': '<=' or '>=', 'bound': ...}}, got {item!r}"
         )
     return Constraint(item["name"], item["op"], item["bound"])
+
+
+def _soft(item: Any) -> SoftConstraint:
+    if isinstance(item, str):
+        return SoftConstraint.parse(item)
+    keys = {"name", "op", "bound", "weight"}
+    if not isinstance(item, Mapping) or not {"name", "op", "bound"} <= set(item) <= keys:
+        raise ArchsearchError(
+            "a soft constraint is {'name': ..., 'op': '<=' or '>=', 'bound': ..., 'weight': "
+            f"-0.07}}, got {item!r}"
+        )
+    return SoftConstraint(item["name"], item["op"], item["bound"], item.get("weight", -0.07))
 
 
 def _reported(value: Any) -> str | None:

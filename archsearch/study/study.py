@@ -23,17 +23,20 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from archsearch.errors import ArchsearchError, StudyError
 from archsearch.evaluate.base import EvalResult, Evaluator
 from archsearch.space.base import Architecture, SearchSpace
 from archsearch.strategy.base import Strategy
+from archsearch.strategy.pareto import dominates, hypervolume
 from archsearch.study.lock import LOCK_FILE, StudyLock
-from archsearch.study.objectives import Declaration
+from archsearch.study.objectives import Constraint, Declaration
 from archsearch.study.screening import META_KEY, Ranking, Screening, expand_aliases
 from archsearch.study.storage import SQLiteStorage, Storage, TrialRecord, dumps
 
@@ -41,6 +44,8 @@ DATABASE = "study.db"
 BEST_WEIGHTS = "best_weights.pt"
 #: the weights of a trial that may become the best, written before its result is committed
 PENDING_WEIGHTS = "best_weights.pending.pt"
+#: proposals in a row a study refuses by its constraints before it gives up on them
+MAX_REJECTIONS = 1000
 
 
 @dataclass(frozen=True)
@@ -139,9 +144,12 @@ class Study:
         self.config = {**base, **self.declaration.to_config()}
         self._seq = 0
         self._n_finished = 0
+        self._n_rejected = 0
         self._next_number = 0
         self._pending: list[TrialRecord] = []
         self._best: TrialRecord | None = None
+        #: the Pareto front of the feasible completed trials, with their oriented points
+        self._front: list[tuple[TrialRecord, tuple[float, ...]]] = []
         #: screened architectures still to evaluate (None: the ranking is not loaded yet)
         self._screen_queue: list[Architecture] | None = None
         if isinstance(self.storage, SQLiteStorage):
@@ -292,9 +300,12 @@ class Study:
     def _index(self) -> None:
         """Counters and the best trial from the stored trials, without the strategy."""
         trials = self.storage.trials()
+        self._front = []
         for trial in trials:
             self._update_best(trial)
+            self._update_front(trial)
         self._n_finished = sum(t.status in ("complete", "failed") for t in trials)
+        self._n_rejected = sum(t.status == "infeasible" for t in trials)
         self._next_number = max((t.number for t in trials), default=-1) + 1
         seqs = [t.asked_seq for t in trials] + [t.told_seq for t in trials if t.told_seq]
         self._seq = max(seqs, default=-1) + 1
@@ -433,31 +444,25 @@ class Study:
     ) -> TrialRecord:
         if self._screen_queue is None:
             self._screen()
-        origin, trial = "strategy", None
-        if given is not None:
-            (arch, origin), fidelity = given, None
-        elif self._pending:  # a trial a killed runner left running: evaluate it again
+        if self._pending and given is None:  # a killed runner left it running: evaluate again
             trial = self._pending.pop(0)
             arch = self.space.from_json(trial.arch_json)
-        elif self._screen_queue:
-            arch, fidelity, origin = self._screen_queue.pop(0), None, "screen"
-            self.strategy.seen.add(arch)  # the strategy must not propose it again
         else:
-            arch, fidelity = self.strategy.propose()
-        if trial is None:
-            number = self._next_number
-            self._next_number += 1
-            trial = TrialRecord(
-                number=number,
-                arch=self.space.to_string(arch),
-                arch_json=self.space.to_json(arch),
-                status="running",
-                seed=evaluation_seed(self.seed, number),
-                asked_seq=self._next_seq(),
-                started=time.time(),
-                fidelity=fidelity,
-                origin=origin,
-            )
+            for _ in range(MAX_REJECTIONS):
+                arch, fidelity, origin = self._next_candidate(given)
+                broken = self._broken_before_evaluation(arch)
+                if not broken:
+                    break
+                record = self._record_rejection(arch, fidelity, origin, broken)
+                if given is not None:
+                    return record
+            else:
+                raise ArchsearchError(
+                    f"{MAX_REJECTIONS} proposals in a row break the constraints "
+                    f"({', '.join(map(str, self.declaration.constraints))}) and none was "
+                    "evaluated: the constraints may admit no architecture of the space"
+                )
+            trial = self._new_trial(arch, fidelity, origin, status="running")
             self.storage.add_trial(trial)
         result, error = self._evaluate(arch, trial, time_limit)
         fields = self._outcome(result, error)
@@ -472,7 +477,64 @@ class Study:
         self._tell(arch, finished)
         if self._update_best(finished) and model is not None:
             self._promote_pending()
+        if self._update_front(finished) and len(self.declaration.objectives) > 1:
+            self.storage.set_meta("pareto", [t.number for t in self.pareto_front()])
         return finished
+
+    def _next_candidate(
+        self, given: tuple[Architecture, str] | None
+    ) -> tuple[Architecture, float | None, str]:
+        """The next architecture to consider: given, from the screening, or proposed."""
+        if given is not None:
+            return given[0], None, given[1]
+        if self._screen_queue:
+            arch = self._screen_queue.pop(0)
+            self.strategy.seen.add(arch)  # the strategy must not propose it again
+            return arch, None, "screen"
+        arch, fidelity = self.strategy.propose()
+        return arch, fidelity, "strategy"
+
+    def _new_trial(
+        self, arch: Architecture, fidelity: float | None, origin: str, **fields: Any
+    ) -> TrialRecord:
+        number = self._next_number
+        self._next_number += 1
+        return TrialRecord(
+            number=number,
+            arch=self.space.to_string(arch),
+            arch_json=self.space.to_json(arch),
+            seed=evaluation_seed(self.seed, number),
+            asked_seq=self._next_seq(),
+            started=time.time(),
+            fidelity=fidelity,
+            origin=origin,
+            **fields,
+        )
+
+    def _broken_before_evaluation(self, arch: Architecture) -> dict[str, float]:
+        """The values, known without evaluating, by which ``arch`` breaks a hard constraint
+        (empty when none does, or when the evaluator knows none of them beforehand)."""
+        constraints = self.declaration.constraints
+        if not constraints:
+            return {}
+        known = self.evaluator.cheap_values(arch, self.space)
+        if not any(c.name in known and not c.holds(known[c.name]) for c in constraints):
+            return {}
+        return dict(known)
+
+    def _record_rejection(
+        self, arch: Architecture, fidelity: float | None, origin: str, known: dict[str, float]
+    ) -> TrialRecord:
+        """Store and tell an architecture refused before evaluation: status ``infeasible``,
+        the values that broke the constraints, no evaluation spent (it is not counted)."""
+        trial = self._new_trial(
+            arch, fidelity, origin, status="infeasible", values=known, feasible=False
+        )
+        trial = replace(trial, told_seq=self._next_seq(), finished=trial.started)
+        self.storage.add_trial(trial)
+        self._tell(arch, trial)
+        self._n_rejected += 1
+        return trial
 
     def _outcome(self, result: EvalResult | None, error: str | None) -> dict[str, Any]:
         """The stored fields of a finished evaluation: status, values, feasibility, error."""
@@ -484,21 +546,22 @@ class Study:
             return {**fields, "status": "failed"}
         if result.diverged:
             return {**fields, "status": "failed", "error": "non-finite loss: training diverged"}
-        needed = [o.name for o in declared.objectives] + [c.name for c in declared.constraints]
-        missing = [name for name in needed if name not in values]
+        missing = [name for name in declared.value_names if name not in values]
         if missing:
             raise ArchsearchError(
                 f"evaluator {self.evaluator.name!r} reports no value {missing[0]!r}; "
                 f"it reports: {', '.join(sorted(values)) or 'nothing'}"
             )
         if declared.vector(values) is None:
-            bad = next(o.name for o in declared.objectives if not _finite(values[o.name]))
+            bad = next(
+                (o.name for o in declared.objectives if not _finite(values[o.name])),
+                "a soft constraint (it must be a finite number > 0)",
+            )
             return {**fields, "status": "failed", "error": f"non-finite value of {bad}"}
-        primary = float(values[declared.primary.name])
         return {
             **fields,
             "status": "complete",
-            "objective": primary,
+            "objective": declared.score(values),
             "feasible": declared.feasible(values),
         }
 
@@ -525,6 +588,25 @@ class Study:
             return False
         best = self._best
         return best is None or self.declaration.primary.better(fields["objective"], best.objective)
+
+    def _update_front(self, trial: TrialRecord) -> bool:
+        """Keep the Pareto front of the feasible completed trials; True when it changed.
+
+        A new point leaves the front as it is when a member dominates it (or equals it:
+        the earliest trial stays), else it joins and evicts the members it dominates."""
+        if trial.status != "complete" or trial.feasible is False:
+            return False
+        (point,) = self.declaration.points([trial.values])
+        if point is None:
+            return False
+        kept = []
+        for member, other in self._front:
+            if other == point or dominates(other, point):
+                return False
+            if not dominates(point, other):
+                kept.append((member, other))
+        self._front = [*kept, (trial, point)]
+        return True
 
     def _update_best(self, trial: TrialRecord) -> bool:
         fields = {"status": trial.status, "feasible": trial.feasible, "objective": trial.objective}
@@ -592,12 +674,60 @@ class Study:
     def best_arch(self) -> Architecture | None:
         return None if self._best is None else self.space.from_json(self._best.arch_json)
 
+    def pareto_front(self) -> list[TrialRecord]:
+        """The feasible completed trials no other one dominates on the declared objectives
+        (raw values, not a soft reward), best primary objective first; one trial per point.
+        With one objective it is the best trial alone."""
+        primary = self.declaration.primary
+        members = [trial for trial, _ in self._front]
+        return sorted(members, key=lambda t: (-primary.oriented(t.values[primary.name]), t.number))
+
+    def hypervolume(self) -> tuple[float, dict[str, float]] | None:
+        """The hypervolume of the front, in the objectives' own units, and the reference
+        point it is measured from: the worst value of each objective over the feasible
+        completed trials, moved a tenth of the objective's range further out so that the
+        front's extreme members count too (None before two feasible points exist)."""
+        points = self.declaration.points(
+            [t.values for t in self.storage.trials() if t.status == "complete" and t.feasible]
+        )
+        points = np.array([p for p in points if p is not None])
+        if len(points) < 2:
+            return None
+        worst, best = points.min(axis=0), points.max(axis=0)
+        nadir = worst - 0.1 * (best - worst)
+        volume = hypervolume(np.array([p for _, p in self._front]), nadir)
+        names = [o.name for o in self.declaration.objectives]
+        reference = {
+            name: o.oriented(float(v))
+            for name, o, v in zip(names, self.declaration.objectives, nadir, strict=True)
+        }
+        return volume, reference
+
+    def pick(self, conditions: Sequence[Constraint]) -> TrialRecord:
+        """The trial with the best primary objective among those meeting every condition,
+        taken from the Pareto front (from every feasible completed trial when the study has
+        one objective, whose front is its best trial alone)."""
+        if len(self.declaration.objectives) > 1:
+            pool = self.pareto_front()
+        else:
+            pool = [t for t in self.storage.trials() if t.status == "complete" and t.feasible]
+        chosen = [t for t in pool if all(c.holds(t.values.get(c.name)) for c in conditions)]
+        if not chosen:
+            described = " and ".join(map(str, conditions))
+            raise StudyError(
+                f"no {'front member' if len(self.declaration.objectives) > 1 else 'trial'} of "
+                f"the study meets {described} ({len(pool)} considered)"
+            )
+        primary = self.declaration.primary
+        return max(chosen, key=lambda t: (primary.oriented(t.objective), -t.number))
+
     def trajectory(self) -> list[dict[str, Any]]:
         """Best-so-far primary objective and its reported figure after each finished trial."""
         rows, best = [], None
         primary = self.declaration.primary
         finished = sorted(
-            (t for t in self.storage.trials() if t.told_seq is not None), key=lambda t: t.told_seq
+            (t for t in self.storage.trials() if t.status in ("complete", "failed")),
+            key=lambda t: t.told_seq,
         )
         for i, t in enumerate(finished, start=1):
             good = t.status == "complete" and t.feasible is not False
@@ -622,6 +752,7 @@ class Study:
             "n_evaluations": self.n_finished,
             "n_failed": sum(t.status == "failed" for t in trials),
             "n_infeasible": sum(t.feasible is False for t in trials),
+            "n_rejected": sum(t.status == "infeasible" for t in trials),
             "elapsed_seconds": round(self.elapsed, 3),
             "objective": declared.primary.name,
             "objectives": [o.to_dict() for o in declared.objectives],
@@ -636,7 +767,26 @@ class Study:
                 "values": best.values,
                 "origin": best.origin,
             },
+            **self._front_summary(),
         }  # fmt: skip
+
+    def _front_summary(self) -> dict[str, Any]:
+        """``pareto`` and ``hypervolume`` of a study with several objectives (else nothing)."""
+        declared = self.declaration
+        if len(declared.objectives) < 2:
+            return {}
+        names = [*declared.value_names, *([declared.reported] if declared.reported else [])]
+        pareto = [
+            {
+                "trial": t.number,
+                "arch": t.arch,
+                "values": {name: t.values.get(name) for name in dict.fromkeys(names)},
+            }
+            for t in self.pareto_front()
+        ]
+        measured = self.hypervolume()
+        volume = None if measured is None else {"value": measured[0], "reference": measured[1]}
+        return {"pareto": pareto, "hypervolume": volume}
 
     def _screen_summary(self, trials: list[TrialRecord]) -> dict[str, Any] | None:
         """What the screening ranked and evaluated, and its seconds (None: no screening)."""
