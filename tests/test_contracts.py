@@ -43,6 +43,9 @@ STRATEGY_OPTIONS: dict[str, dict] = {
     "hyperband": {"min_fidelity": 1, "max_fidelity": 9, "eta": 3},
     "bohb": {"min_fidelity": 1, "max_fidelity": 9, "eta": 3, "random_fraction": 0.5},
     "bananas": {"initial": 4, "candidates": 10, "parents": 3, "members": 2, "update_steps": 5},
+    "nsga2": {"population_size": 6, "initial": 3, "crossover_rate": 0.8},
+    "mo-evolution": {"population_size": 8, "sample_size": 3, "initial": 4},
+    "mo-predictor": {"initial": 4, "parents": 4, "candidates": 30, "samples": 5},
     "predictor-evolution": {
         "initial": 4, "population_size": 6, "sample_size": 2, "candidates": 10,
         "tournaments": 3, "width": 8, "epochs": 5, "min_steps": 10, "update_steps": 5,

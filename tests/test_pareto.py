@@ -9,6 +9,7 @@ from archsearch.strategy.pareto import (
     crowding_distance,
     dominates,
     hypervolume,
+    hypervolume_contributions,
     hypervolume_improvement,
     non_dominated_sort,
     pareto_mask,
@@ -72,3 +73,43 @@ def test_crowding_keeps_extremes_and_prefers_isolated_points():
     distance = crowding_distance(points)
     assert np.isinf(distance[[0, 4]]).all()
     assert distance[3] > distance[2]
+
+
+@pytest.mark.parametrize("m", [1, 2, 3])
+def test_improvement_of_many_candidates_matches_adding_each_alone(m):
+    rng = np.random.default_rng(20 + m)
+    front = rng.integers(0, 6, size=(8, m)).astype(float)
+    candidates = rng.integers(-1, 7, size=(30, m)).astype(float)
+    reference = np.full(m, 0.5)
+    base = hypervolume(front, reference)
+    expected = [hypervolume(np.vstack([front, c]), reference) - base for c in candidates]
+    assert hypervolume_improvement(front, candidates, reference) == pytest.approx(expected)
+    empty = np.zeros((0, m))
+    alone = [hypervolume(c[None, :], reference) for c in candidates]
+    assert hypervolume_improvement(empty, candidates, reference) == pytest.approx(alone)
+
+
+def test_contributions_are_what_each_point_alone_adds():
+    points = np.array([[3.0, 1.0], [2.0, 2.0], [1.0, 3.0], [1.0, 1.0], [5.0, -1.0]])
+    contributions = hypervolume_contributions(points, [0, 0])
+    assert contributions == pytest.approx([1.0, 1.0, 1.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_contributions_match_removing_each_point(m):
+    rng = np.random.default_rng(30 + m)
+    points = rng.integers(0, 6, size=(25, m)).astype(float)  # ties and duplicates
+    reference = np.full(m, 0.5)
+    front = np.flatnonzero(pareto_mask(points))
+    total = hypervolume(points[front], reference)
+    expected = np.zeros(25)
+    for i in front:
+        expected[i] = total - hypervolume(points[front[front != i]], reference)
+    assert hypervolume_contributions(points, reference) == pytest.approx(expected)
+
+
+def test_contributions_of_one_objective_and_of_a_lone_point():
+    assert hypervolume_contributions([[3.0], [1.0], [2.0]], [0.0]) == pytest.approx([3, 0, 0])
+    assert hypervolume_contributions([[3.0], [3.0]], [0.0]) == pytest.approx([0, 0])
+    lone = hypervolume_contributions([[2.0, 3.0, 4.0], [1.0, 1.0, 1.0]], [0.0, 0.0, 0.0])
+    assert lone == pytest.approx([24.0, 0.0])

@@ -11,6 +11,9 @@ from archsearch.strategy.bohb import BOHB
 from archsearch.strategy.evolution import RegularizedEvolution
 from archsearch.strategy.hyperband import Hyperband
 from archsearch.strategy.local_search import LocalSearch
+from archsearch.strategy.mo_evolution import MultiObjectiveEvolution
+from archsearch.strategy.mo_predictor import MultiObjectivePredictor
+from archsearch.strategy.nsga2 import NSGA2
 from archsearch.strategy.predictor_evolution import PredictorGuidedEvolution
 from archsearch.strategy.random_search import RandomSearch
 from archsearch.strategy.reinforce import Reinforce
@@ -27,6 +30,9 @@ __all__ = [
     "STRATEGIES",
     "Hyperband",
     "LocalSearch",
+    "MultiObjectiveEvolution",
+    "MultiObjectivePredictor",
+    "NSGA2",
     "Observation",
     "PredictorGuidedEvolution",
     "RandomSearch",
