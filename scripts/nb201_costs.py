@@ -13,7 +13,11 @@ Rows are in the benchmark's index order (``NB201Space.from_index``, i.e. the ord
 own table). The output is ``index,params,flops`` as integers, gzipped with mtime 0 so the
 same counts give the same bytes.
 
-Usage (about 25 minutes on 2 cores; each forward under the FLOP counter takes ~0.2 s)::
+Each forward under the FLOP counter takes about 0.2 s on an idle core, so the whole build is
+about 25 minutes on 2 idle cores; the committed file took 4,365 s (73 minutes) on 2 cores
+shared with other work. It is byte-identical to the file that per-edge differencing (one
+base network plus 24 one-edge networks, the counts being sums over edges) gives, which is
+a second check on both. Usage::
 
     PYTHONPATH=. .venv/bin/python scripts/nb201_costs.py \
         --check ../shared/data/nb201/reference_costs.csv

@@ -16,6 +16,7 @@ import csv
 import gzip
 import io
 import math
+import zlib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -115,7 +116,7 @@ def _packaged_costs() -> tuple[np.ndarray, np.ndarray]:
         if rows[0] != ["index", *COSTS]:
             raise ValueError(f"header {rows[0]}, expected {['index', *COSTS]}")
         table = np.array(rows[1:], dtype=np.int64)
-    except (OSError, EOFError, UnicodeDecodeError, ValueError, IndexError) as exc:
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError, IndexError) as exc:
         raise DataError(f"corrupt NAS-Bench-201 costs {where}: {exc}") from None
     if table.shape != (SIZE, 3) or not np.array_equal(table[:, 0], np.arange(SIZE)):
         raise DataError(f"corrupt NAS-Bench-201 costs {where}: not one row per index 0..{SIZE - 1}")
