@@ -20,7 +20,7 @@ def test_nb201_table_reports_its_values_and_every_other_column(nb201_csv):
     assert evaluator.objective_name == "cifar100_valid"
     assert evaluator.reported_name == "cifar100_test"
     assert values["nb201_index"] == 4321
-    assert set(values) == {*table.metric_names, "nb201_index"}
+    assert set(values) == {*table.metric_names, "params", "flops", "nb201_index"}
     for name in table.metric_names:
         assert np.isnan(values[name]) or values[name] == table.lookup(arch)[name]
 

@@ -106,7 +106,9 @@ class Evaluator(Configurable, ABC):
 
         A study checks its hard constraints on them *before* an evaluation, so that an
         architecture outside the budget is never trained, is recorded as infeasible and
-        costs no evaluation. The values must equal those :meth:`evaluate` reports.
+        costs no evaluation. The values must equal those :meth:`evaluate` reports. An
+        architecture whose values cannot be had this way (a table without its row) gets
+        ``{}``, not an error: its evaluation then fails, or succeeds, as it would have.
         """
         return {}
 

@@ -24,6 +24,9 @@ Rules:
 * **Errors.** Any part's error is the trial's: a failing part fails the trial, a
   configuration error stops the study. Construction and ``check_space`` errors name the
   part.
+* **Cheap values.** What any part knows without evaluating, merged by the same rules (a
+  value two parts know must agree), so that "accuracy from training, FLOPs from the
+  network" refuses an architecture over a FLOP budget before anything trains.
 """
 
 from __future__ import annotations
@@ -99,30 +102,50 @@ class CompositeEvaluator(Evaluator):
         time_limit: float | None = None,
     ) -> EvalResult:
         start = time.monotonic()
-        values: dict[str, float] = {}
-        source: dict[str, int] = {}
+        merged = _Merged(self)
         model = None
         left = time_limit
         for i, part in enumerate(self.parts):
             result = part.evaluate(arch, space, seed=seed, fidelity=fidelity, time_limit=left)
             if time_limit is not None:
                 left = max(0.0, time_limit - (time.monotonic() - start))
-            for name, value in result.values.items():
-                if name in values and not _same(values[name], value):
-                    raise ArchsearchError(
-                        f"evaluator composite: {self.label(source[name])} reports "
-                        f"{name} = {values[name]!r}, {self.label(i)} reports {name} = "
-                        f"{value!r}; each value needs one source"
-                    )
-                values.setdefault(name, value)
-                source.setdefault(name, i)
+            merged.add(i, result.values)
             if model is None:
                 model = result.model
-        return EvalResult(values, model)
+        return EvalResult(merged.values, model)
+
+    def cheap_values(self, arch: Architecture, space: SearchSpace) -> dict[str, float]:
+        """Every part's cheap values, merged as :meth:`evaluate` merges results."""
+        merged = _Merged(self)
+        for i, part in enumerate(self.parts):
+            merged.add(i, part.cheap_values(arch, space))
+        return merged.values
 
     def config(self) -> dict[str, Any]:
         """The parts' own configurations (a part given as an instance is stored by them)."""
         return {"name": self.name, "evaluators": [part.config() for part in self.parts]}
+
+
+class _Merged:
+    """Values from the parts in order: the first part to report a name is its source; a
+    later part that reports it differently is an ArchsearchError naming both."""
+
+    def __init__(self, composite: CompositeEvaluator) -> None:
+        self.composite = composite
+        self.values: dict[str, float] = {}
+        self.source: dict[str, int] = {}
+
+    def add(self, i: int, values: Mapping[str, float]) -> None:
+        label = self.composite.label
+        for name, value in values.items():
+            if name in self.values and not _same(self.values[name], value):
+                raise ArchsearchError(
+                    f"evaluator composite: {label(self.source[name])} reports "
+                    f"{name} = {self.values[name]!r}, {label(i)} reports {name} = "
+                    f"{value!r}; each value needs one source"
+                )
+            self.values.setdefault(name, value)
+            self.source.setdefault(name, i)
 
 
 def _part(i: int, item: Mapping[str, Any] | Evaluator) -> Evaluator:

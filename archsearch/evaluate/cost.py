@@ -26,7 +26,9 @@ class CostEvaluator(Evaluator):
     define-by-run space), else to CIFAR's ``[3, 32, 32]``. The network is built with
     torch's global random state forked and seeded, so evaluating changes no one else's
     random numbers; the counts depend on no weight anyway, which makes them deterministic.
-    The objective is ``params``, minimised.
+    The objective is ``params``, minimised. The whole evaluation is cheap, so both values
+    are also :meth:`cheap_values`: a study checks its hard constraints on them before it
+    counts an evaluation.
     """
 
     objective_name = "params"
@@ -69,18 +71,31 @@ class CostEvaluator(Evaluator):
         fidelity: float | None = None,
         time_limit: float | None = None,
     ) -> EvalResult:
-        import torch
+        return EvalResult(network_costs(space, arch, self.shape_for(space), self.num_classes, seed))
 
-        from archsearch.hardware.cost import count_flops, count_params
+    def cheap_values(self, arch: Architecture, space: SearchSpace) -> dict[str, float]:
+        """What :meth:`evaluate` reports: the counts depend on no seed."""
+        return network_costs(space, arch, self.shape_for(space), self.num_classes)
 
-        shape = self.shape_for(space)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = space.build(arch, shape, self.num_classes)
-        return EvalResult({
-            "params": float(count_params(model)),
-            "flops": float(count_flops(model, shape)),
-        })  # fmt: skip
+
+def network_costs(
+    space: SearchSpace,
+    arch: Architecture,
+    input_shape: Sequence[int],
+    num_classes: int,
+    seed: int = 0,
+) -> dict[str, float]:
+    """``params`` and ``flops`` of ``space.build(arch, input_shape, num_classes)``, built
+    with torch's global random state forked and seeded, so that no one else's random
+    numbers change (the counts depend on no weight)."""
+    import torch
+
+    from archsearch.hardware.cost import count_flops, count_params
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = space.build(arch, input_shape, num_classes)
+    return {"params": float(count_params(model)), "flops": float(count_flops(model, input_shape))}
 
 
 def _positive_int(value: Any) -> bool:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
-from archsearch.errors import DataError, InvalidArchitectureError
+from archsearch.errors import ArchsearchError, DataError, InvalidArchitectureError
 from archsearch.evaluate.base import EVALUATORS, EvalResult, Evaluator
 from archsearch.space.base import Architecture, SearchSpace
 from archsearch.tables.base import Table
@@ -47,9 +48,22 @@ class TableEvaluator(Evaluator):
     raises :class:`MissingRowError`, which the study records as a failed evaluation. A
     ``nan`` objective is a failed evaluation too. Each lookup is one evaluation of the
     study's budget.
+
+    ``cheap_columns`` names the columns that are costs known without training (``params``,
+    ``flops``, a measured latency): :meth:`cheap_values` gives them, so that a study refuses
+    an architecture that breaks a hard constraint on them before it spends an evaluation.
+    None by default, because on a table every column is a lookup: declaring an accuracy
+    cheap would let a constraint on it read the result of what is really an evaluation
+    without counting one.
     """
 
-    def __init__(self, table: str, objective: str, reported: str | None = None) -> None:
+    def __init__(
+        self,
+        table: str,
+        objective: str,
+        reported: str | None = None,
+        cheap_columns: Sequence[str] = (),
+    ) -> None:
         self.data: CSVTable = read_table(table)
         self.table_path = self.data.path
         self.objective_name = objective
@@ -57,6 +71,18 @@ class TableEvaluator(Evaluator):
         self.data.metric(objective)  # a missing or non-numeric column fails now
         if reported is not None:
             self.data.metric(reported)
+        if isinstance(cheap_columns, str | bytes) or not isinstance(cheap_columns, Sequence):
+            raise ArchsearchError(
+                f"cheap_columns must be a list of column names, got {cheap_columns!r}"
+            )
+        for name in cheap_columns:
+            if not isinstance(name, str) or name not in self.data.header:
+                raise ArchsearchError(
+                    f"cheap column {name!r} is not a column of {self.table_path}; "
+                    f"columns: {list(self.data.header)}"
+                )
+            self.data.metric(name)  # a non-numeric one fails now, named
+        self.cheap_columns = tuple(dict.fromkeys(cheap_columns))
         self._view: tuple[SearchSpace, Table] | None = None
 
     def check_space(self, space: SearchSpace) -> None:
@@ -67,7 +93,7 @@ class TableEvaluator(Evaluator):
         if self._view is not None and self._view[0] is space:
             return self._view[1]
         labels = {d.label for d in space.decisions}
-        metrics = {self.objective_name, self.reported_name}
+        metrics = {self.objective_name, self.reported_name, *self.cheap_columns}
         if metrics & labels:
             raise DataError(f"columns {sorted(metrics & labels)} are metrics, not decisions")
         # LabelledTable checks that the labels are columns and no assignment repeats
@@ -98,15 +124,31 @@ class TableEvaluator(Evaluator):
         out.update(values)
         return EvalResult(out)
 
+    def cheap_values(self, arch: Architecture, space: SearchSpace) -> dict[str, float]:
+        """The ``cheap_columns`` of ``arch``'s row, as :meth:`evaluate` reports them (a
+        ``nan`` reported value is left out there, so here too); nothing for an architecture
+        without a row, whose evaluation then fails as it would have."""
+        if not self.cheap_columns:
+            return {}
+        try:
+            values = self.evaluate(arch, space).values
+        except MissingRowError:
+            return {}
+        return {name: values[name] for name in self.cheap_columns if name in values}
+
 
 @EVALUATORS.register("nasbench-graph-table")
 class NASBenchGraphEvaluator(Evaluator):
     """NAS-Bench-Graph lookup: validation performance (objective) and test (reported).
 
-    Also stores the benchmark's latency and number of parameters. Performance is the
-    benchmark's own figure, accuracy as a fraction (ROC-AUC on proteins). ``path`` reads a
-    ``.bench`` file other than the one the ``nas-bench-graph`` package installs.
+    Also stores the benchmark's latency and number of parameters, which are known without
+    evaluating (:meth:`cheap_values`). Performance is the benchmark's own figure, accuracy
+    as a fraction (ROC-AUC on proteins). ``path`` reads a ``.bench`` file other than the one
+    the ``nas-bench-graph`` package installs.
     """
+
+    #: the table's columns that are costs, not results of training
+    cheap_names = ("latency", "params")
 
     def __init__(self, dataset: str = "cora", path: str | None = None) -> None:
         from archsearch.tables.nasbench_graph import load_nasbench_graph
@@ -152,3 +194,12 @@ class NASBenchGraphEvaluator(Evaluator):
             **values,
             "benchmark_hash": float(key),
         })  # fmt: skip
+
+    def cheap_values(self, arch: Architecture, space: SearchSpace) -> dict[str, float]:
+        """``latency`` and ``params`` of ``arch``'s class; nothing when the benchmark has no
+        result for it (its evaluation then fails as it would have)."""
+        try:
+            row = self.table.row(space.benchmark_hash(arch))
+        except DataError:
+            return {}
+        return {name: float(self.table.column(name)[row]) for name in self.cheap_names}

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from archsearch.errors import ArchsearchError
 from archsearch.evaluate.base import EVALUATORS, EvalResult, Evaluator
 from archsearch.evaluate.table import looked_up
 from archsearch.space.base import Architecture, SearchSpace
 from archsearch.space.nb201 import NB201Space
-from archsearch.tables.nb201 import dataset_name, load_nb201_table
+from archsearch.tables.nb201 import COSTS, dataset_name, load_nb201_table, nb201_costs
 
 
 @EVALUATORS.register("nb201-table")
@@ -17,9 +19,20 @@ class NB201TableEvaluator(Evaluator):
     """Looks up ``<dataset>_valid`` (objective) and ``<dataset>_test`` (reported).
 
     Every other numeric column of the row (the other datasets' accuracies, a stored proxy
-    score) is reported too, under its column name, and so is ``nb201_index``: a study
-    stores them all and may constrain or report any of them, at no extra cost. Each query
-    is one evaluation of the study's budget, as in the benchmark's protocol.
+    score) is reported too, under its column name, and so are ``nb201_index`` and the
+    network's costs, ``params`` and ``flops``: a study stores them all and may constrain,
+    trade off against or report any of them, at no extra cost. Each query is one evaluation
+    of the study's budget, as in the benchmark's protocol.
+
+    The costs are those of the benchmark's network (C=16, N=5, whatever the space's
+    ``channels``, since the accuracies are that network's too) on ``dataset``'s input and
+    classes, as the benchmark's own API gives them per dataset (CIFAR-100's classifier has
+    5,850 more parameters; ImageNet16-120's 16x16 images need about a quarter of the
+    FLOPs), from the file the package ships (:func:`~archsearch.tables.nb201.nb201_costs`).
+    A table with its own ``params`` or ``flops`` column is the user's choice of figures
+    (published ones, say, counted otherwise): its column is reported instead. Both are known
+    without evaluating (:meth:`cheap_values`), so a study refuses an architecture over a
+    cost budget before it spends a query on it.
     """
 
     def __init__(self, table: str, dataset: str = "cifar10") -> None:
@@ -30,6 +43,11 @@ class NB201TableEvaluator(Evaluator):
         self.reported_name = f"{self.dataset}_test"
         self.table.column(self.objective_name)  # a table without them fails now
         self.table.column(self.reported_name)
+        packaged = nb201_costs(self.dataset)
+        self._costs: dict[str, np.ndarray] = {
+            name: self.table.column(name) if name in self.table.metric_names else packaged[name]
+            for name in COSTS
+        }
 
     def check_space(self, space: SearchSpace) -> None:
         if not isinstance(space, NB201Space):
@@ -46,7 +64,14 @@ class NB201TableEvaluator(Evaluator):
     ) -> EvalResult:
         row, values = looked_up(self.table, arch)
         first = {name: values.pop(name) for name in (self.objective_name, self.reported_name)}
-        return EvalResult({**first, **values, "nb201_index": float(row)})
+        return EvalResult({**first, **values, **self._costs_of(row), "nb201_index": float(row)})
+
+    def cheap_values(self, arch: Architecture, space: SearchSpace) -> dict[str, float]:
+        """``params`` and ``flops``: every cell has a row, so they are one array read."""
+        return self._costs_of(self.table.row(arch))
+
+    def _costs_of(self, row: int) -> dict[str, float]:
+        return {name: float(column[row]) for name, column in self._costs.items()}
 
     def value_names(self, space: SearchSpace) -> frozenset[str]:
-        return frozenset(self.table.metric_names) | {"nb201_index"}
+        return frozenset(self.table.metric_names) | set(COSTS) | {"nb201_index"}

@@ -62,6 +62,7 @@ from torch import nn
 from archsearch.data.base import DATASETS, ImageData, load_dataset, split_train_valid, take
 from archsearch.errors import ArchsearchError
 from archsearch.evaluate.base import EVALUATORS, EvalResult, Evaluator
+from archsearch.evaluate.cost import network_costs
 from archsearch.runtime import cpu_threads, resolve_device, seeded
 from archsearch.space.base import Architecture, SearchSpace
 from archsearch.training import batches, optimizer_step
@@ -467,6 +468,14 @@ class TrainingEvaluator(Evaluator):
             recipe = Recipe(**{**asdict(recipe), "epochs": float(fidelity)})
         with cpu_threads(recipe.threads):
             return self._evaluate(arch, space, recipe, seed, time_limit, called)
+
+    def cheap_values(self, arch: Architecture, space: SearchSpace) -> dict[str, float]:
+        """``params`` and ``flops``, as :meth:`evaluate` counts them before training: the
+        network is built once more to count it, a fraction of a second for the benchmark's
+        largest cell against seconds to hours of training, so that a study never trains an
+        architecture over its cost budget. The counts depend on no weight and no device."""
+        data = self.data
+        return network_costs(space, arch, data.input_shape, data.num_classes)
 
     def _evaluate(
         self,

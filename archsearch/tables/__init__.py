@@ -14,7 +14,7 @@ from archsearch.tables.generic import (
     read_table,
 )
 from archsearch.tables.nasbench_graph import NASBenchGraphTable, load_nasbench_graph
-from archsearch.tables.nb201 import DATASETS, NB201Table, load_nb201_table
+from archsearch.tables.nb201 import DATASETS, NB201Table, load_nb201_table, nb201_costs
 
 __all__ = [
     "CSVTable",
@@ -30,5 +30,6 @@ __all__ = [
     "load_generic_table",
     "load_nasbench_graph",
     "load_nb201_table",
+    "nb201_costs",
     "read_table",
 ]

@@ -4,13 +4,22 @@ The file is a CSV with an ``arch`` column in the benchmark's string format and, 
 ``<dataset>_valid`` and ``<dataset>_test`` columns (accuracy in %); see
 ``../shared/README.md``. It is validated on load so that a truncated or edited file fails
 loudly instead of silently skewing a benchmark.
+
+The hardware-independent costs of every cell's network (:func:`nb201_costs`) ship with the
+package instead, since they follow from the builder and need no table:
+``data/nb201_costs.csv.gz`` beside this module, written by ``scripts/nb201_costs.py``.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import math
+import zlib
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +31,18 @@ from archsearch.tables.base import Table, load_cached
 
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16")
 _ALIASES = {"imagenet16-120": "imagenet16", "ImageNet16-120": "imagenet16"}
+SIZE = 5**6
+
+#: the costs :func:`nb201_costs` gives for each architecture
+COSTS: tuple[str, ...] = ("params", "flops")
+#: the network the benchmark trains on each dataset: (input shape, classes); C=16, N=5
+NETWORKS: dict[str, tuple[tuple[int, int, int], int]] = {
+    "cifar10": ((3, 32, 32), 10),
+    "cifar100": ((3, 32, 32), 100),
+    "imagenet16": ((3, 16, 16), 120),
+}
+_COSTS_FILE = "data/nb201_costs.csv.gz"
+_FEATURES = 64  # the classifier's inputs: 4C channels after global pooling, C = 16
 
 
 def dataset_name(name: str) -> str:
@@ -60,6 +81,50 @@ class NB201Table(Table):
         return len(next(iter(self.columns.values())))
 
 
+@cache
+def nb201_costs(dataset: str = "cifar10") -> dict[str, np.ndarray]:
+    """``params`` (trainable) and ``flops`` (one forward of one input) of every benchmark
+    network (C=16, N=5) on ``dataset``, as int64 arrays in index order (read-only).
+
+    The package stores them for CIFAR-10: ``scripts/nb201_costs.py`` built every network with
+    ``NB201Space().build(arch, (3, 32, 32), 10)`` and counted it with
+    :mod:`archsearch.hardware.cost` (FLOPs: two per multiply-add, pooling not counted). The
+    other datasets' networks differ only in the classifier, ``Linear(64, K)`` (65 K
+    parameters, 2 * 64 * K FLOPs), and, for ImageNet16-120's 16x16 images, in that every
+    feature map is half as high and wide, so that every convolution costs exactly a quarter
+    of its FLOPs; the tests check these against the builder.
+    """
+    input_shape, classes = NETWORKS[dataset_name(dataset)]
+    params, flops = _packaged_costs()
+    params = params + (_FEATURES + 1) * (classes - 10)
+    convolutions = flops - 2 * _FEATURES * 10
+    if input_shape[1:] == (16, 16):  # every feature map has a quarter of the positions
+        convolutions = convolutions // 4
+    costs = {"params": params, "flops": convolutions + 2 * _FEATURES * classes}
+    for array in costs.values():
+        array.setflags(write=False)
+    return costs
+
+
+@cache
+def _packaged_costs() -> tuple[np.ndarray, np.ndarray]:
+    """The packaged CIFAR-10 costs, validated: every index once, in order, positive."""
+    where = f"archsearch/tables/{_COSTS_FILE}"
+    try:
+        raw = resources.files("archsearch.tables").joinpath(_COSTS_FILE).read_bytes()
+        rows = list(csv.reader(io.StringIO(gzip.decompress(raw).decode())))
+        if rows[0] != ["index", *COSTS]:
+            raise ValueError(f"header {rows[0]}, expected {['index', *COSTS]}")
+        table = np.array(rows[1:], dtype=np.int64)
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError, IndexError) as exc:
+        raise DataError(f"corrupt NAS-Bench-201 costs {where}: {exc}") from None
+    if table.shape != (SIZE, 3) or not np.array_equal(table[:, 0], np.arange(SIZE)):
+        raise DataError(f"corrupt NAS-Bench-201 costs {where}: not one row per index 0..{SIZE - 1}")
+    if (table[:, 1:] <= 0).any():
+        raise DataError(f"corrupt NAS-Bench-201 costs {where}: non-positive costs")
+    return table[:, 1], table[:, 2]
+
+
 def load_nb201_table(path: str | Path) -> NB201Table:
     """Load and validate a NAS-Bench-201 CSV (cached per resolved path, mtime and size)."""
     return load_cached(_load, path, "NAS-Bench-201 table")
@@ -67,7 +132,7 @@ def load_nb201_table(path: str | Path) -> NB201Table:
 
 def _load(path: str) -> NB201Table:
     space = NB201Space()
-    size = 5**6
+    size = SIZE
     try:
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
