@@ -225,3 +225,11 @@ def test_plot_draws_the_front_and_refuses_an_unwritable_path(nb201_csv, tmp_path
     assert main(["plot", str(out), "--to", str(tmp_path / "missing" / "f.png")]) == 2
     assert "is not a directory" in capsys.readouterr().err
     assert main(["plot", str(tmp_path / "nothing"), "--to", str(png)]) == 2
+
+
+def test_mnasnets_second_variant_does_not_reward_undershooting():
+    hard_ish = SoftConstraint("latency", "<=", 20.0, weight=-1.0, weight_inside=0.0)
+    assert hard_ish.factor(10.0) == 1.0 and hard_ish.factor(40.0) == pytest.approx(0.5)
+    assert SoftConstraint("latency", ">=", 20.0).factor(40.0) == pytest.approx(0.5**-0.07)
+    with pytest.raises(ArchsearchError, match="weight_inside"):
+        SoftConstraint("latency", "<=", 20.0, weight_inside=0.1)

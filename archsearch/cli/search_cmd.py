@@ -69,6 +69,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--soft-weight", dest="soft_weight", type=float, default=-0.07,
         help="the exponent W of --soft-constraint (MnasNet: -0.07)",
     )  # fmt: skip
+    search.add_argument(
+        "--soft-weight-inside", dest="soft_weight_inside", type=float,
+        help="the exponent while the target is met (default: --soft-weight; 0: no reward "
+        "for undershooting, MnasNet's alpha=0, beta=-1 variant with --soft-weight -1)",
+    )  # fmt: skip
     search.add_argument("--reported", help="reported column (generic table evaluator)")
     _add_options(search, "space")
     _add_options(search, "strategy")
@@ -155,7 +160,10 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
 
     objectives = [Objective.parse(text) for text in args.objective or []]
     constraints = [Constraint.parse(text) for text in args.constraint or []]
-    soft = [SoftConstraint.parse(text, args.soft_weight) for text in args.soft_constraint or []]
+    soft = [
+        SoftConstraint.parse(text, args.soft_weight, args.soft_weight_inside)
+        for text in args.soft_constraint or []
+    ]
     primary = objectives[0].name if objectives else None
     space = args.space or TABLE_SPACES.get(args.evaluator, "nb201")
     space_options = parse_options(args.space_opts, "space")

@@ -120,15 +120,25 @@ class SoftConstraint:
     op: str
     bound: float
     weight: float = -0.07
+    #: MnasNet's alpha, the exponent while the value meets the target (None: ``weight``,
+    #: the paper's soft reward); 0 gives its other variant, no reward for undershooting
+    weight_inside: float | None = None
 
     def __post_init__(self) -> None:
         Constraint(self.name, self.op, self.bound)  # the same checks of name, op and bound
         if self.bound <= 0:
             raise ArchsearchError(f"soft constraint {self.name!r}: the target must be > 0")
-        weight = self.weight
+        weight, inside = self.weight, self.weight_inside
         if isinstance(weight, bool) or not isinstance(weight, int | float) or weight >= 0:
             raise ArchsearchError(
                 f"soft constraint {self.name!r}: weight must be a negative number, got {weight!r}"
+            )
+        if inside is not None and (
+            isinstance(inside, bool) or not isinstance(inside, int | float) or inside > 0
+        ):
+            raise ArchsearchError(
+                f"soft constraint {self.name!r}: weight_inside must be a number <= 0, "
+                f"got {inside!r}"
             )
 
     def factor(self, value: float | None) -> float | None:
@@ -136,16 +146,20 @@ class SoftConstraint:
         if value is None or not math.isfinite(value) or value <= 0:
             return None
         ratio = value / self.bound if self.op == "<=" else self.bound / value
-        return ratio**self.weight
+        inside = self.weight if self.weight_inside is None else self.weight_inside
+        return ratio ** (inside if ratio <= 1 else self.weight)
 
     @classmethod
-    def parse(cls, text: str, weight: float = -0.07) -> SoftConstraint:
-        """``'latency<=20'``, weighted by ``weight``."""
+    def parse(
+        cls, text: str, weight: float = -0.07, weight_inside: float | None = None
+    ) -> SoftConstraint:
+        """``'latency<=20'``, weighted by ``weight`` (and ``weight_inside`` under target)."""
         hard = Constraint.parse(text)
-        return cls(hard.name, hard.op, hard.bound, weight)
+        return cls(hard.name, hard.op, hard.bound, weight, weight_inside)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "op": self.op, "bound": self.bound, "weight": self.weight}
+        out = {"name": self.name, "op": self.op, "bound": self.bound, "weight": self.weight}
+        return out if self.weight_inside is None else {**out, "weight_inside": self.weight_inside}
 
     def __str__(self) -> str:
         return f"({self.name}/{self.bound:g})^{self.weight:g}"
@@ -293,13 +307,16 @@ def _constraint(item: Any) -> Constraint:
 def _soft(item: Any) -> SoftConstraint:
     if isinstance(item, str):
         return SoftConstraint.parse(item)
-    keys = {"name", "op", "bound", "weight"}
+    keys = {"name", "op", "bound", "weight", "weight_inside"}
     if not isinstance(item, Mapping) or not {"name", "op", "bound"} <= set(item) <= keys:
         raise ArchsearchError(
             "a soft constraint is {'name': ..., 'op': '<=' or '>=', 'bound': ..., 'weight': "
             f"-0.07}}, got {item!r}"
         )
-    return SoftConstraint(item["name"], item["op"], item["bound"], item.get("weight", -0.07))
+    return SoftConstraint(
+        item["name"], item["op"], item["bound"], item.get("weight", -0.07),
+        item.get("weight_inside"),
+    )  # fmt: skip
 
 
 def _reported(value: Any) -> str | None:
