@@ -26,9 +26,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _subcommand_modules() -> list[Any]:
-    from archsearch.cli import export_cmd, oneshot, proxies, search_cmd
+    from archsearch.cli import export_cmd, oneshot, proxies, rules_cmd, search_cmd
 
-    return [search_cmd, export_cmd, proxies, oneshot]
+    return [search_cmd, export_cmd, proxies, oneshot, rules_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
