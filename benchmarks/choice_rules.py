@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> dict:
     space = table.space
     valid = table.column(f"{dataset}_valid")
     everything = [space.from_index(i) for i in range(len(valid))]
-    encoded_all = _encode(space, everything)
+    one_hot = np.array([space.encode(a) for a in everything])  # the space's own encoding
     table_top = top_mask(valid, args.target_top)
     report = harness.header(
         args,
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> dict:
             "rules, random": learn_rules(space, random_archs, random_top),
         }
         for method, ruleset in fitted.items():
-            inside = _inside(ruleset, space, encoded_all)
+            inside = np.array([ruleset.covers(a) for a in everything])
             rows.append(_row(method, seed, inside, table_top, ruleset.n_conditions))
             if ruleset is ours:
                 rows[-1]["seconds"] = round(seconds, 3)
@@ -116,11 +116,12 @@ def run(args: argparse.Namespace) -> dict:
             "tree, evolution": (archs, study_top),
             "tree, random (baseline)": (random_archs, random_top),
         }.items():
-            inside, conditions = _tree(space, sample, top, encoded_all)
+            rows_of = [space.index(a) for a in sample]
+            inside, conditions = _tree(one_hot[rows_of], top, one_hot)
             rows.append(_row(method, seed, inside, table_top, conditions))
     whole = learn_rules(space, everything, table_top)
-    ceiling = _row("rules, whole table", None, _inside(whole, space, encoded_all), table_top,
-                   whole.n_conditions)  # fmt: skip
+    inside = np.array([whole.covers(a) for a in everything])
+    ceiling = _row("rules, whole table", None, inside, table_top, whole.n_conditions)
     examples["rules, whole table"] = whole.format()
     summary = {m: _summary([r for r in rows if r["method"] == m]) for m in METHODS}
     print(_format(summary, ceiling, args))
@@ -160,37 +161,14 @@ def _evolution(table: str, dataset: str, budget: int, seed: int) -> tuple[list, 
     return archs, np.array([v[0] for v in vectors])
 
 
-def _encode(space, archs) -> np.ndarray:
-    return np.array([[d.index(a[d.label]) for d in space.decisions] for a in archs])
-
-
-def _one_hot(space, encoded: np.ndarray) -> np.ndarray:
-    blocks = [np.eye(len(d.choices))[encoded[:, j]] for j, d in enumerate(space.decisions)]
-    return np.hstack(blocks)
-
-
-def _inside(ruleset, space, encoded_all: np.ndarray) -> np.ndarray:
-    """Which table rows the rules' union covers (as ``RuleSet.covers``, vectorised)."""
-    column = {d.label: j for j, d in enumerate(space.decisions)}
-    inside = np.zeros(len(encoded_all), bool)
-    for rule in ruleset.rules:
-        member = np.ones(len(encoded_all), bool)
-        for condition in rule.conditions:
-            decision = space.decision(condition.decision)
-            allowed = [decision.index(c) for c in condition.allowed]
-            member &= np.isin(encoded_all[:, column[condition.decision]], allowed)
-        inside |= member
-    return inside
-
-
-def _tree(space, sample, top: np.ndarray, encoded_all: np.ndarray) -> tuple[np.ndarray, int]:
+def _tree(sample: np.ndarray, top: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, int]:
     """A depth-3 tree's predicted-top region of the table, and the conditions on the paths
     to its top leaves."""
     from sklearn.tree import DecisionTreeClassifier
 
     tree = DecisionTreeClassifier(max_depth=3, random_state=0)
-    tree.fit(_one_hot(space, _encode(space, sample)), top)
-    inside = tree.predict(_one_hot(space, encoded_all)).astype(bool)
+    tree.fit(sample, top)
+    inside = tree.predict(table).astype(bool)
     structure = tree.tree_
     depth = {0: 0}
     conditions = 0
