@@ -130,7 +130,9 @@ def test_parallel_asks_are_distinct_before_and_after_the_model_starts(name):
             strategy.tell(arch, two_objectives(arch))
 
 
-@pytest.mark.parametrize("name", MULTI)
+@pytest.mark.parametrize(
+    "name", ["nsga2", "mo-evolution", pytest.param("mo-predictor", marks=pytest.mark.slow)]
+)
 def test_one_objective_is_an_ordinary_search_that_beats_random_search(name):
     space = NB201Space()
     weights = np.random.default_rng(7).normal(size=len(space.encode(space.from_index(0))))

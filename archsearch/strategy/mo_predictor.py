@@ -60,7 +60,7 @@ class MultiObjectivePredictor(MultiObjectiveStrategy):
         self,
         space: SearchSpace,
         seed: int = 0,
-        initial: int = 10,
+        initial: int = 6,
         parents: int = 10,
         candidates: int = 200,
         samples: int = 20,
@@ -90,6 +90,7 @@ class MultiObjectivePredictor(MultiObjectiveStrategy):
         self._models: list[CategoricalGP] = []
         self._success: CategoricalGP | None = None
         self._selected_on = 0  # number of results when hyperparameters were last chosen
+        self._fitted_on = -1  # ... when the models last learned
         self._isomorphs = IsomorphismFilter(space)
 
     # ------------------------------------------------------------------ ask/tell
@@ -98,8 +99,9 @@ class MultiObjectivePredictor(MultiObjectiveStrategy):
         results = [i for i, o in enumerate(self.history) if o.values is not None]
         if len(results) < 2 or (self._asked <= self.initial and len(results) < self.initial):
             return self._remember(self.sample_unseen())
-        train = self._training_set(results)
-        self._fit(train)
+        if self._fitted_on != len(self.history):  # parallel asks share one fit
+            self._fit(self._training_set(results))
+            self._fitted_on = len(self.history)
         pool = self._candidates(results)
         if len(pool) == 0:
             return self._remember(self.sample_unseen())

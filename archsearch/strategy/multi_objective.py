@@ -37,15 +37,9 @@ from archsearch.strategy.pareto import (
 )
 
 
-def scored(observations: Sequence[Observation]) -> list[Observation]:
-    """The observations that have objective values (failed evaluations and results rejected
-    before evaluation have none), feasible or not."""
-    return [o for o in observations if o.values is not None]
-
-
 def constrained_ranks(observations: Sequence[Observation]) -> np.ndarray:
     """The constrained-domination front of every observation (0 = best), see the module
-    docstring. Every observation must have values (use :func:`scored`)."""
+    docstring. Every observation must have values (failed ones are never ranked)."""
     n = len(observations)
     ranks = np.zeros(n, dtype=int)
     feasible = np.array([o.feasible for o in observations], dtype=bool)
@@ -107,14 +101,6 @@ def leading(observations: Sequence[Observation], count: int) -> list[int]:
             chosen.extend(int(i) for i in front)
             remaining = remaining[~mask]
     return chosen
-
-
-def selection_order(observations: Sequence[Observation]) -> np.ndarray:
-    """Indices from best to worst by NSGA-II's crowded comparison: constrained rank first,
-    then larger crowding distance (stable, so earlier results win exact ties)."""
-    ranks = constrained_ranks(observations)
-    distance = crowding(observations, ranks)
-    return np.lexsort((-distance, ranks))
 
 
 def environmental_selection(observations: Sequence[Observation], size: int) -> list[int]:
