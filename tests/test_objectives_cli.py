@@ -59,7 +59,10 @@ def test_a_constraint_keeps_the_best_feasible(tmp_path, table, capsys):
     [
         (["--objective", "accuracy"], "no column 'accuracy'"),
         (["--objective", "acc", "--constraint", "latency<=3"], "no column 'latency'"),
-        (["--objective", "acc", "--objective", "loss:min"], "multi-objective strategies: random"),
+        (
+            ["--objective", "acc", "--objective", "loss:min"],
+            "multi-objective strategies: mo-evolution, mo-predictor, nsga2, random",
+        ),
         (["--objective", "acc:up"], "direction must be max or min"),
         (["--objective", "acc", "--constraint", "loss<3"], "NAME<=VALUE"),
     ],
