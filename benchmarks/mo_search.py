@@ -73,8 +73,10 @@ OPTUNA_CONSTRAINED = "optuna-tpe"
 #: the baselines of the targets: what the best archsearch MO strategy must beat
 BASELINES = ("optuna-nsga2", "optuna-motpe", "random")
 TARGET_BUDGETS = (100, 200)
-#: predictor-evolution is left out by default: ~25 s a run, longer with refusals
-CONSTRAINED_STRATEGIES = ("evolution", "local", "random", OPTUNA_CONSTRAINED)
+#: predictor-evolution costs ~25 s of CPU a run, all the others together ~3 s
+CONSTRAINED_STRATEGIES = (
+    "evolution", "predictor-evolution", "local", "random", OPTUNA_CONSTRAINED,
+)  # fmt: skip
 #: a constrained search gives up after this many refused proposals in a row
 MAX_REFUSED = 1000
 REFERENCE_POINT = (0.0, 0.0)
@@ -233,7 +235,7 @@ def nb201_costs(dataset: str, costs: str | None) -> tuple[dict[str, np.ndarray],
 
     In order: the file ``costs`` (CIFAR-10's networks, for every dataset); the library's
     ``archsearch.tables.nb201.nb201_costs`` (each dataset's own network); else, for
-    development only, counts of archsearch's CIFAR-10 network made here.
+    development only, the same counts made here.
     """
     from archsearch.space.nb201 import NB201Space
 
@@ -242,9 +244,11 @@ def nb201_costs(dataset: str, costs: str | None) -> tuple[dict[str, np.ndarray],
     try:
         from archsearch.tables.nb201 import nb201_costs as library_costs
     except ImportError:
-        return computed_costs(NB201Space()), (
-            "computed here by archsearch.hardware.cost on NB201Space().build(arch, (3, 32, 32), "
-            "10) (development fallback: the library has no nb201_costs yet)"
+        shape, classes = NB201_NETWORKS[dataset]
+        return computed_costs(NB201Space(), dataset), (
+            f"computed here with archsearch.hardware.cost on NB201Space().build(arch, {shape}, "
+            f"{classes}): trainable parameters, FLOPs of one forward pass (2 per multiply-add, "
+            "pooling not counted); a development fallback while the library has no nb201_costs"
         )
     return dict(library_costs(dataset)), (
         f"archsearch.tables.nb201.nb201_costs({dataset!r}): the {dataset} network's trainable "
@@ -274,25 +278,31 @@ def read_costs(path: Path, space: Any) -> dict[str, np.ndarray]:
     return out
 
 
-def computed_costs(space: Any) -> dict[str, np.ndarray]:
-    """#params and FLOPs of archsearch's NB201 network, for development without the cost
-    file. Every edge's operation has its own weights, so both counts are the all-``none``
-    network's plus a fixed amount per 1x1 and per 3x3 convolution (three builds)."""
+#: the network NAS-Bench-201 trains on each dataset: input shape and classes (C=16, N=5)
+NB201_NETWORKS = {"cifar10": ((3, 32, 32), 10), "cifar100": ((3, 32, 32), 100),
+                  "imagenet16": ((3, 16, 16), 120)}  # fmt: skip
+
+
+def computed_costs(space: Any, dataset: str) -> dict[str, np.ndarray]:
+    """#params and FLOPs of archsearch's network for ``dataset``, for development while the
+    library has no cost table. Every edge's operation has its own weights and works on a
+    fixed feature map, so both counts are the all-``none`` network's plus a fixed amount per
+    1x1 and per 3x3 convolution: three builds give all 15,625."""
     import torch
 
     from archsearch.hardware.cost import count_flops, count_params
 
     torch.set_num_threads(1)
     labels = [d.label for d in space.decisions]
+    shape, classes = NB201_NETWORKS[dataset]
 
     def counts(first: str) -> np.ndarray:
         ops = [first] + ["none"] * (len(labels) - 1)
-        model = space.build(space.make(dict(zip(labels, ops, strict=True))), (3, 32, 32), 10)
-        return np.array([count_params(model), count_flops(model, (3, 32, 32))], dtype=float)
+        model = space.build(space.make(dict(zip(labels, ops, strict=True))), shape, classes)
+        return np.array([count_params(model), count_flops(model, shape)], dtype=float)
 
     base, one, three = counts("none"), counts("nor_conv_1x1"), counts("nor_conv_3x3")
-    n1 = np.zeros(space.size())
-    n3 = np.zeros(space.size())
+    n1, n3 = np.zeros(space.size()), np.zeros(space.size())
     for i in range(space.size()):
         ops = list(space.from_index(i).values())
         n1[i], n3[i] = ops.count("nor_conv_1x1"), ops.count("nor_conv_3x3")
