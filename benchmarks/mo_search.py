@@ -808,6 +808,10 @@ def pool_map(function: Callable, tasks: list, workers: int) -> Iterator:
         yield from pool.map(function, tasks, chunksize=1)
 
 
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def per_run_seconds(done: list[dict]) -> dict[str, float]:
     return {
         "seconds_per_run": float(np.mean([r["seconds"] for r in done])),
@@ -829,7 +833,7 @@ def mo_tables(problems, samplers, seeds, budgets, runs, out: list[str]) -> dict:
         out.append(
             f"\n{name}: {name.split('/')[1]} validation accuracy (max) vs {problem.cost_name} "
             f"(min); normalised hypervolume of the queried front, mean ± std (std error), "
-            f"{len(seeds)} seeds"
+            f"{plural(len(seeds), 'seed')}"
         )
         out.append(
             f"  valid {v.median[0]:.4g} -> 0, {v.best[0]:.4g} -> 1; test {t.median[0]:.4g} -> 0,"
@@ -904,8 +908,9 @@ def constrained_tables(bounds: dict, strategies, seeds, args, runs, out: list[st
             f"\nconstrained {problem.name} <= {bound:.4g} (the table's "
             f"{args.params_quantile:.0%} quantile; {feasible.mean():.1%} of the cells are "
             f"feasible): validation accuracy (max); test accuracy (%) of the best feasible "
-            f"pick by validation at {budget} queries, mean ± std (std error), {len(seeds)} seeds."
-            f" The table's best feasible cell by validation has {ceiling:.2f}."
+            f"pick by validation at {budget} queries, mean ± std (std error), "
+            f"{plural(len(seeds), 'seed')}. The table's best feasible cell by validation has "
+            f"{ceiling:.2f} (a pick with a lower validation accuracy may test higher)."
         )
         out.append(
             f"  {'strategy':<22}{f'test @{budget}':>22}{'infeasible evaluated':>24}"
