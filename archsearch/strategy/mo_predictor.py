@@ -31,7 +31,7 @@ from archsearch.strategy.base import STRATEGIES, Observation
 from archsearch.strategy.model_based import IsomorphismFilter
 from archsearch.strategy.multi_objective import MultiObjectiveStrategy, breeding_pool, leading
 from archsearch.strategy.pareto import hypervolume_improvement, pareto_mask
-from archsearch.strategy.surrogate import CategoricalGP, DecisionCodec
+from archsearch.strategy.surrogate import CategoricalGP, DecisionCodec, single_threaded_blas
 
 REFERENCES = ("median", "nadir")
 
@@ -99,13 +99,14 @@ class MultiObjectivePredictor(MultiObjectiveStrategy):
         results = [i for i, o in enumerate(self.history) if o.values is not None]
         if len(results) < 2 or (self._asked <= self.initial and len(results) < self.initial):
             return self._remember(self.sample_unseen())
-        if self._fitted_on != len(self.history):  # parallel asks share one fit
-            self._fit(self._training_set(results))
-            self._fitted_on = len(self.history)
-        pool = self._candidates(results)
-        if len(pool) == 0:
-            return self._remember(self.sample_unseen())
-        value = self._acquisition(results, pool)
+        with single_threaded_blas():
+            if self._fitted_on != len(self.history):  # parallel asks share one fit
+                self._fit(self._training_set(results))
+                self._fitted_on = len(self.history)
+            pool = self._candidates(results)
+            if len(pool) == 0:
+                return self._remember(self.sample_unseen())
+            value = self._acquisition(results, pool)
         archs, values = [], []
         for i in np.argsort(-value, kind="stable"):
             arch = self._member(pool[i])
