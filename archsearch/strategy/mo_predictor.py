@@ -6,8 +6,10 @@ predictor-guided evolution: a model of every objective, fitted on what was told,
 many candidates near the best architectures, and only the most promising is evaluated.
 
 * **Model.** :class:`archsearch.strategy.surrogate.CategoricalGP` per objective, on the
-  one-hot decisions; it fits cost objectives (sums of per-operation costs) exactly and
-  gives accuracy a calibrated uncertainty, in milliseconds.
+  one-hot decisions, refitted in milliseconds. Its additive part fits cost objectives
+  (sums of per-operation costs) almost exactly after a few dozen results; accuracy is
+  learnt on warped targets, which ranks NAS-Bench-201 cells better (Kendall's tau 0.64
+  against 0.52 from 100 random cells).
 * **Candidates** are every one-decision neighbour of the front's members, two-decision
   mutations and uniform crossovers of them, and a few uniform samples, none proposed
   before (the candidate generation of BANANAS, sec. 3, applied to a front).
@@ -51,7 +53,14 @@ class MultiObjectivePredictor(MultiObjectiveStrategy):
     * Hypervolume is measured against a reference point: with ``reference="median"`` the
       median of each objective over the first ``initial`` results (uniform samples, so an
       estimate of the space's median: the front is wanted where it beats a typical
-      architecture in every objective), with ``"nadir"`` the worst value seen so far.
+      architecture in every objective, and no evaluation goes to extremes such as an
+      empty cell, cheapest of all and useless), with ``"nadir"`` the worst value seen so
+      far. The median of *all* results would be no estimate of the space's: it climbs as
+      the search improves and shrinks the region that counts (measured on NAS-Bench-201,
+      CIFAR-10 #params and ImageNet16 FLOPs: 0.50 and 0.55 of the attainable hypervolume
+      after 200 queries instead of 0.86 and 0.98). A benchmark that measures hypervolume from the
+      median (``benchmarks/mo_search.py``) therefore suits this default; against the
+      nadir, ``"nadir"`` is the matching choice.
     * With one objective the acquisition is Thompson sampling of the improvement over the
       best result, i.e. ordinary GP Bayesian optimisation.
     """

@@ -11,7 +11,8 @@ than a search's worth of fits), with a kernel made for categorical decisions:
 ``overlap`` is the fraction of decisions on which ``a`` and ``b`` agree: a GP with that
 kernel is a Bayesian model *additive* over decisions, which is what cost objectives are
 (the parameters and FLOPs of a cell network are sums of per-operation costs, so this part
-fits them exactly). ``exp(-theta * hamming)`` is the product over decisions of
+fits them almost exactly: Kendall's tau 0.96 on NAS-Bench-201 #params from 30 cells, the
+rest being ties). ``exp(-theta * hamming)`` is the product over decisions of
 ``c + (1 - c) [a_d == b_d]`` (the categorical kernel of COMBO, Oh et al., NeurIPS 2019, and
 of CoCaBO, Ru et al., ICML 2020): it captures interactions between decisions, of higher
 order as ``theta`` grows, which accuracy has (a ``none`` edge cuts every path through it).
