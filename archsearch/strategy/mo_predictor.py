@@ -6,8 +6,10 @@ predictor-guided evolution: a model of every objective, fitted on what was told,
 many candidates near the best architectures, and only the most promising is evaluated.
 
 * **Model.** :class:`archsearch.strategy.surrogate.CategoricalGP` per objective, on the
-  one-hot decisions; it fits cost objectives (sums of per-operation costs) exactly and
-  gives accuracy a calibrated uncertainty, in milliseconds.
+  one-hot decisions, refitted in milliseconds. Its additive part fits cost objectives
+  (sums of per-operation costs) almost exactly after a few dozen results; accuracy is
+  learnt on warped targets, which ranks NAS-Bench-201 cells better (Kendall's tau 0.64
+  against 0.52 from 100 random cells).
 * **Candidates** are every one-decision neighbour of the front's members, two-decision
   mutations and uniform crossovers of them, and a few uniform samples, none proposed
   before (the candidate generation of BANANAS, sec. 3, applied to a front).
@@ -31,7 +33,7 @@ from archsearch.strategy.base import STRATEGIES, Observation
 from archsearch.strategy.model_based import IsomorphismFilter
 from archsearch.strategy.multi_objective import MultiObjectiveStrategy, breeding_pool, leading
 from archsearch.strategy.pareto import hypervolume_improvement, pareto_mask
-from archsearch.strategy.surrogate import CategoricalGP, DecisionCodec
+from archsearch.strategy.surrogate import CategoricalGP, DecisionCodec, single_threaded_blas
 
 REFERENCES = ("median", "nadir")
 
@@ -51,7 +53,14 @@ class MultiObjectivePredictor(MultiObjectiveStrategy):
     * Hypervolume is measured against a reference point: with ``reference="median"`` the
       median of each objective over the first ``initial`` results (uniform samples, so an
       estimate of the space's median: the front is wanted where it beats a typical
-      architecture in every objective), with ``"nadir"`` the worst value seen so far.
+      architecture in every objective, and no evaluation goes to extremes such as an
+      empty cell, cheapest of all and useless), with ``"nadir"`` the worst value seen so
+      far. The median of *all* results would be no estimate of the space's: it climbs as
+      the search improves and shrinks the region that counts (measured on NAS-Bench-201,
+      CIFAR-10 #params and ImageNet16 FLOPs: 0.50 and 0.55 of the attainable hypervolume
+      after 200 queries instead of 0.86 and 0.98). A benchmark that measures hypervolume from the
+      median (``benchmarks/mo_search.py``) therefore suits this default; against the
+      nadir, ``"nadir"`` is the matching choice.
     * With one objective the acquisition is Thompson sampling of the improvement over the
       best result, i.e. ordinary GP Bayesian optimisation.
     """
@@ -99,13 +108,14 @@ class MultiObjectivePredictor(MultiObjectiveStrategy):
         results = [i for i, o in enumerate(self.history) if o.values is not None]
         if len(results) < 2 or (self._asked <= self.initial and len(results) < self.initial):
             return self._remember(self.sample_unseen())
-        if self._fitted_on != len(self.history):  # parallel asks share one fit
-            self._fit(self._training_set(results))
-            self._fitted_on = len(self.history)
-        pool = self._candidates(results)
-        if len(pool) == 0:
-            return self._remember(self.sample_unseen())
-        value = self._acquisition(results, pool)
+        with single_threaded_blas():
+            if self._fitted_on != len(self.history):  # parallel asks share one fit
+                self._fit(self._training_set(results))
+                self._fitted_on = len(self.history)
+            pool = self._candidates(results)
+            if len(pool) == 0:
+                return self._remember(self.sample_unseen())
+            value = self._acquisition(results, pool)
         archs, values = [], []
         for i in np.argsort(-value, kind="stable"):
             arch = self._member(pool[i])

@@ -11,7 +11,8 @@ than a search's worth of fits), with a kernel made for categorical decisions:
 ``overlap`` is the fraction of decisions on which ``a`` and ``b`` agree: a GP with that
 kernel is a Bayesian model *additive* over decisions, which is what cost objectives are
 (the parameters and FLOPs of a cell network are sums of per-operation costs, so this part
-fits them exactly). ``exp(-theta * hamming)`` is the product over decisions of
+fits them almost exactly: Kendall's tau 0.96 on NAS-Bench-201 #params from 30 cells, the
+rest being ties). ``exp(-theta * hamming)`` is the product over decisions of
 ``c + (1 - c) [a_d == b_d]`` (the categorical kernel of COMBO, Oh et al., NeurIPS 2019, and
 of CoCaBO, Ru et al., ICML 2020): it captures interactions between decisions, of higher
 order as ``theta`` grows, which accuracy has (a ``none`` edge cuts every path through it).
@@ -23,8 +24,10 @@ closed form; targets are standardised first. Everything is numpy and determinist
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +37,31 @@ from archsearch.space.base import Architecture, SearchSpace
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 0.95)
 THETAS = (0.1, 0.2, 0.4, 0.8, 1.6)
 NOISES = (1e-4, 1e-3, 1e-2, 0.05, 0.2)
+
+
+_BLAS: Any = None  # threadpoolctl's controller, made on first use
+
+
+def single_threaded_blas() -> contextlib.AbstractContextManager:
+    """A context in which BLAS runs on one thread (restored on exit).
+
+    The matrices here have a few hundred rows; multi-threaded OpenBLAS spends more on
+    waking and synchronising threads than it saves, and on a machine whose cores are busy
+    (parallel seeds of a benchmark, other jobs) a proposal then cost ten times the CPU
+    (measured: 13 ms against 160 ms per ask at 100 results). ``threadpoolctl`` comes with
+    scikit-learn; without it the context does nothing.
+    """
+    global _BLAS
+    if _BLAS is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - a dependency of scikit-learn
+            _BLAS = False
+        else:
+            _BLAS = ThreadpoolController()
+    if _BLAS is False:
+        return contextlib.nullcontext()
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 class DecisionCodec:
