@@ -220,15 +220,10 @@ class Declaration:
         """The oriented objective vector, or None when a value is missing or not finite.
         Its first component is the :meth:`score` (the reward under soft constraints)."""
         score = self.score(values)
-        if score is None:
+        (point,) = self.points([values])
+        if score is None or point is None:
             return None
-        out = [self.primary.oriented(score)]
-        for objective in self.objectives[1:]:
-            value = values.get(objective.name)
-            if value is None or not math.isfinite(value):
-                return None
-            out.append(objective.oriented(float(value)))
-        return tuple(out)
+        return (self.primary.oriented(score), *point[1:])
 
     def points(self, rows: Sequence[Mapping[str, float | None]]) -> list[tuple[float, ...] | None]:
         """The oriented objective vectors of raw values (for a Pareto front), the *primary

@@ -144,7 +144,6 @@ class Study:
         self.config = {**base, **self.declaration.to_config()}
         self._seq = 0
         self._n_finished = 0
-        self._n_rejected = 0
         self._next_number = 0
         self._pending: list[TrialRecord] = []
         self._best: TrialRecord | None = None
@@ -305,7 +304,6 @@ class Study:
             self._update_best(trial)
             self._update_front(trial)
         self._n_finished = sum(t.status in ("complete", "failed") for t in trials)
-        self._n_rejected = sum(t.status == "infeasible" for t in trials)
         self._next_number = max((t.number for t in trials), default=-1) + 1
         seqs = [t.asked_seq for t in trials] + [t.told_seq for t in trials if t.told_seq]
         self._seq = max(seqs, default=-1) + 1
@@ -533,7 +531,6 @@ class Study:
         trial = replace(trial, told_seq=self._next_seq(), finished=trial.started)
         self.storage.add_trial(trial)
         self._tell(arch, trial)
-        self._n_rejected += 1
         return trial
 
     def _outcome(self, result: EvalResult | None, error: str | None) -> dict[str, Any]:
