@@ -494,11 +494,14 @@ def constrained_search(
 def refusing_search(
     problem: Problem, sampler: str, seed: int, queries: int, bound: float
 ) -> tuple[list[int], int, bool]:
-    """An archsearch strategy with the constraint checked before evaluating: a proposal over
-    the bound is told infeasible (no values) and asked again; it costs no query."""
+    """An archsearch strategy with the constraint checked before evaluating, as a study
+    checks it: the strategy is given the constraint as its ``admissible`` filter, and a
+    proposal over the bound is told infeasible (no values) and asked again; it costs no
+    query."""
     from archsearch.strategy import make_strategy
 
     strategy = make_strategy(sampler, problem.space, seed=seed)
+    strategy.admissible = lambda arch: bool(problem.cost[problem.row_of(arch)] <= bound)
     rows: list[int] = []
     refused = 0
     while len(rows) < queries:

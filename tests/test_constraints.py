@@ -233,3 +233,26 @@ def test_mnasnets_second_variant_does_not_reward_undershooting():
     assert SoftConstraint("latency", ">=", 20.0).factor(40.0) == pytest.approx(0.5**-0.07)
     with pytest.raises(ArchsearchError, match="weight_inside"):
         SoftConstraint("latency", "<=", 20.0, weight_inside=0.1)
+
+
+@pytest.mark.parametrize(
+    "name,objectives",
+    [
+        ("mo-predictor", (Objective("cifar10_valid"), Objective("convs", "min"))),
+        pytest.param("bananas", (Objective("cifar10_valid"),), marks=pytest.mark.slow),
+    ],
+)
+def test_model_based_strategies_rank_only_admissible_candidates(nb201_csv, name, objectives):
+    """Once their model ranks candidates, no proposal is refused: the study's ``admissible``
+    filter drops candidates known to break the constraint before the acquisition picks one
+    (without it, the model's favourites, large cells, would be refused again and again)."""
+    s, _ = study(
+        nb201_csv, name, objectives=objectives, constraints=(Constraint("convs", "<=", 1),)
+    )
+    assert s.strategy.admissible is not None
+    s.optimize(n_evaluations=30)
+    initial = s.strategy.initial
+    numbers = [t.number for t in s.trials if t.status != "infeasible"]
+    refused = [t.number for t in s.trials if t.status == "infeasible"]
+    assert refused, "the uniform initial proposals break convs<=1 two times in three"
+    assert max(refused) < numbers[initial], "a model-ranked proposal was refused"

@@ -18,6 +18,12 @@ Contract, which every implementation guarantees:
   strategy treats it like a failure (seen, never good), so every strategy searches inside
   the constraints. A strategy states how many objectives it handles in ``max_objectives``
   (1 for single-objective strategies, None for any); a study refuses a mismatch.
+* **Constraints known before evaluation.** A study whose hard constraints can be checked
+  without evaluating (#params, FLOPs, a table's latency) sets ``admissible``, a predicate
+  that is True for an architecture meeting them. Strategies that rank a pool of candidates
+  by a model drop the ones it refuses *before* ranking, so that the acquisition picks the
+  best feasible candidate instead of one the study would refuse. Other strategies may ignore
+  it: the study refuses, records and tells what they propose outside the constraints.
 * **Determinism.** Two instances built with the same space, seed and options and given the
   same sequence of ``ask``/``tell`` calls return the same proposals. All randomness comes from
   ``self.rng``.
@@ -30,6 +36,7 @@ Contract, which every implementation guarantees:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +73,8 @@ class Strategy(Configurable, ABC):
     uses_fidelity: bool = False
     #: how many objectives the strategy can weigh; None: any number (random search)
     max_objectives: int | None = 1
+    #: set by the study (see the module docstring); None: nothing is known before evaluation
+    admissible: Callable[[Architecture], bool] | None = None
 
     def __init__(self, space: SearchSpace, seed: int = 0) -> None:
         self.space = space
@@ -113,6 +122,10 @@ class Strategy(Configurable, ABC):
     def best(self) -> Observation | None:
         """The feasible successful observation with the best primary objective so far."""
         return self._best
+
+    def admits(self, arch: Architecture) -> bool:
+        """False only for an architecture known, before evaluation, to break a constraint."""
+        return self.admissible is None or self.admissible(arch)
 
     def sample_unseen(self, tries: int = 100) -> Architecture:
         """A uniform sample, avoiding already proposed architectures when possible."""

@@ -119,7 +119,7 @@ class MultiObjectivePredictor(MultiObjectiveStrategy):
         archs, values = [], []
         for i in np.argsort(-value, kind="stable"):
             arch = self._member(pool[i])
-            if arch is not None:
+            if arch is not None and self.admits(arch):
                 archs.append(arch)
                 values.append(value[i])
                 if len(archs) == 32:

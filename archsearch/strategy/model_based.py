@@ -74,8 +74,8 @@ class ModelBasedStrategy(Strategy):
 def mutation_candidates(
     strategy: Strategy, parents: list[Architecture], count: int
 ) -> list[Architecture]:
-    """Never-proposed candidates near ``parents`` (best first): every one-decision neighbour
-    of the best, then ``count`` mutations of all parents, round robin.
+    """Never-proposed admissible candidates near ``parents`` (best first): every
+    one-decision neighbour of the best, then ``count`` mutations of all parents, round robin.
 
     The full neighbourhood of the best makes the model, not chance, decide which of its
     neighbours to try; every other mutation changes two decisions rather than one, so that
@@ -84,7 +84,7 @@ def mutation_candidates(
     space, rng = strategy.space, strategy.rng
     pool: dict[Architecture, None] = {}
     for child in space.neighbours(parents[0]):
-        if child not in strategy.seen:
+        if child not in strategy.seen and strategy.admits(child):
             pool[child] = None
     local = len(pool)
     for k in range(4 * count):
@@ -93,7 +93,7 @@ def mutation_candidates(
         child = space.mutate(parents[k % len(parents)], rng)
         if k % 2:
             child = space.mutate(child, rng)
-        if child not in strategy.seen:
+        if child not in strategy.seen and strategy.admits(child):
             pool.setdefault(child, None)
     return list(pool)
 

@@ -135,6 +135,8 @@ class Study:
         self.space = space
         self.strategy = strategy
         self.evaluator = evaluator
+        if self.declaration.constraints:
+            strategy.admissible = self._admissible
         self.budget = budget
         self.seed = seed
         self.directory = Path(directory) if directory is not None else None
@@ -151,6 +153,7 @@ class Study:
         self._front: list[tuple[TrialRecord, tuple[float, ...]]] = []
         #: screened architectures still to evaluate (None: the ranking is not loaded yet)
         self._screen_queue: list[Architecture] | None = None
+        self._admissible_memo: dict[Architecture, bool] = {}
         if isinstance(self.storage, SQLiteStorage):
             self.storage.adopt_v1_names(self.declaration.primary.name, self.declaration.reported)
         if self.storage.get_meta("config") is None:
@@ -508,6 +511,16 @@ class Study:
             origin=origin,
             **fields,
         )
+
+    def _admissible(self, arch: Architecture) -> bool:
+        """The strategy's filter (``Strategy.admissible``): False for an architecture whose
+        values known before evaluation break a hard constraint. Memoised, because a
+        model-based strategy asks it of every candidate of every pool, and cheap values may
+        mean building a network."""
+        known = self._admissible_memo.get(arch)
+        if known is None:
+            known = self._admissible_memo[arch] = not self._broken_before_evaluation(arch)
+        return known
 
     def _broken_before_evaluation(self, arch: Architecture) -> dict[str, float]:
         """The values, known without evaluating, by which ``arch`` breaks a hard constraint
