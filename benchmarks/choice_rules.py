@@ -144,8 +144,8 @@ def run(args: argparse.Namespace) -> dict:
 def _evolution(table: str, dataset: str, budget: int, seed: int) -> tuple[list, np.ndarray]:
     """A regularized-evolution study in memory; its architectures and objective values as
     ``archsearch rules`` reads them."""
-    from archsearch.cli.rules_cmd import study_rows
     from archsearch.study import Study
+    from archsearch.study.rules import study_rows
 
     study = Study.from_config(
         {

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Installs everything archsearch needs on a fresh machine: Debian's Fashion-MNIST package,
+# Installs everything archsearch needs on a fresh machine: Debian packages (Fashion-MNIST,
+# Chromium for the report test),
 # a virtual environment in .venv, and archsearch with its pinned dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Debian packages: Fashion-MNIST (the main job's data) and Chromium (the report's test
+# renders the HTML report headless)
 FMNIST=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
-if [ ! -f "$FMNIST" ]; then
+DEBS=""
+[ -f "$FMNIST" ] || DEBS="dataset-fashion-mnist"
+command -v chromium >/dev/null || DEBS="$DEBS chromium"
+if [ -n "$DEBS" ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq $DEBS >/dev/null
 fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv

@@ -149,8 +149,8 @@ def test_a_top_fraction_outside_zero_one_is_refused(fraction):
 def test_rules_from_an_evolution_search_describe_the_tables_best_five_percent(nb201_csv, seed):
     """200 evaluations of regularized evolution; the described sub-space holds the whole
     table's best 5% (by cifar10_valid) at lift >= 6 and coverage >= 0.3, in <= 5 conditions."""
-    from archsearch.cli.rules_cmd import study_rows
     from archsearch.study import Study
+    from archsearch.study.rules import study_rows
     from archsearch.tables import load_nb201_table
 
     study = Study.from_config(

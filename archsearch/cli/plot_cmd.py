@@ -1,4 +1,4 @@
-"""``plot``: a PNG of a study: every evaluated point, the Pareto front highlighted."""
+"""``plot``: a PNG of a study: its Pareto front, its trajectory or its decisions' importance."""
 
 from __future__ import annotations
 
@@ -8,12 +8,19 @@ import argparse
 def register(subparsers: argparse._SubParsersAction) -> None:
     plot = subparsers.add_parser(
         "plot",
-        help="draw the study's evaluated architectures and Pareto front to a PNG",
-        description="One panel per pair of objectives; a single-objective study is drawn "
-        "against the number of evaluations. Needs matplotlib (the 'plot' extra).",
+        help="draw a study's Pareto front, trajectory or decision importance to a PNG",
+        description="pareto: one panel per pair of objectives, every evaluated point, the front "
+        "highlighted; trajectory: each evaluation and the best so far, against evaluations and "
+        "evaluation time; importance: each decision's share of the primary objective's "
+        "variance. Needs matplotlib (the 'plot' extra).",
     )
     plot.add_argument("directory")
     plot.add_argument("--to", required=True, help="output file, e.g. front.png")
+    plot.add_argument(
+        "--kind",
+        choices=("pareto", "trajectory", "importance"),
+        help="default: pareto for several objectives, else trajectory",
+    )
     plot.set_defaults(handler=run_plot)
 
 
@@ -23,7 +30,7 @@ def run_plot(args: argparse.Namespace) -> int:
 
     study = Study.load(args.directory)
     try:
-        path = plot_study(study, args.to)
+        path = plot_study(study, args.to, args.kind)
     finally:
         study.close()
     print(f"wrote {path}")

@@ -9,7 +9,6 @@ evaluator scores it and ranked by the study's objectives. See
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any
 
 from archsearch.errors import ArchsearchError
@@ -59,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_rules(args: argparse.Namespace) -> int:
     from archsearch.cli.main import print_json
     from archsearch.study import Study
-    from archsearch.study.rules import learn_rules, top_mask
+    from archsearch.study.rules import learn_rules, study_rows, top_mask
 
     if args.max_conditions < 1:
         raise ArchsearchError(f"--max-conditions must be >= 1, got {args.max_conditions}")
@@ -101,27 +100,6 @@ def run_rules(args: argparse.Namespace) -> int:
 
 
 Rows = tuple[list[Any], list[tuple[float, ...]], list[bool]]
-
-
-def study_rows(study: Any) -> Rows:
-    """Each evaluated architecture once (its highest-fidelity finished trial, the later on
-    a tie), with its oriented objective vector and whether it is feasible."""
-    chosen: dict[Any, Any] = {}
-    for trial in study.trials:
-        if trial.status != "complete" or study.declaration.vector(trial.values) is None:
-            continue
-        arch = study.space.from_json(trial.arch_json)
-        fidelity = math.inf if trial.fidelity is None else trial.fidelity
-        held = chosen.get(arch)
-        if held is None or fidelity >= held[0]:
-            chosen[arch] = (fidelity, trial)
-    if not chosen:
-        raise ArchsearchError(f"the study in {study.directory} has no finished evaluation")
-    archs = list(chosen)
-    trials = [chosen[a][1] for a in archs]
-    vectors = [study.declaration.vector(t.values) for t in trials]
-    feasible = [t.feasible is not False for t in trials]
-    return archs, vectors, feasible
 
 
 def table_rows(study: Any, table: str) -> tuple[Any, Rows]:

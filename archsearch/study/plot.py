@@ -1,8 +1,14 @@
-"""A picture of what a study found: every evaluated architecture, its Pareto front marked.
+"""Pictures of what a study found, as matplotlib figures (``archsearch plot`` and the
+HTML report draw the same ones).
 
-One panel per pair of declared objectives (a single-objective study gets its objective
-against the evaluation number, with the best so far), so a user sees the trade-off a
-search offers before choosing a member to export (``archsearch export --pick``).
+* ``pareto``: one panel per pair of declared objectives, every evaluated architecture with
+  the Pareto front marked, so a user sees the trade-off a search offers before choosing a
+  member to export (``archsearch export --pick``);
+* ``trajectory``: the primary objective of each evaluation and the best so far, against the
+  number of evaluations and against the evaluation time spent;
+* ``importance``: each decision's share of the objective's variance
+  (:mod:`archsearch.study.importance`).
+
 matplotlib is an optional dependency (the ``plot`` extra): a study runs without it.
 """
 
@@ -12,6 +18,8 @@ import itertools
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from archsearch.errors import ArchsearchError
 
@@ -30,22 +38,55 @@ def _pyplot():
     return plt
 
 
-def plot_study(study: Study, to: str | Path) -> Path:
-    """Write the study's picture to ``to`` (PNG, or any format matplotlib infers)."""
+KINDS = ("pareto", "trajectory", "importance")
+
+
+def plot_study(study: Study, to: str | Path, kind: str | None = None) -> Path:
+    """Write the study's picture of ``kind`` to ``to`` (PNG, or any format matplotlib
+    infers); by default the front of a multi-objective study, else the trajectory."""
     to = Path(to)
     if not to.parent.is_dir():
         raise ArchsearchError(f"cannot write {to}: {to.parent} is not a directory")
+    figure = draw(study, kind)
+    try:
+        figure.savefig(to, dpi=120)
+    except OSError as exc:
+        raise ArchsearchError(f"cannot write {to}: {exc.strerror}") from None
+    finally:
+        _pyplot().close(figure)
+    return to
+
+
+def draw(study: Study, kind: str | None = None):  # -> matplotlib.figure.Figure
+    """The study's figure of ``kind`` (one of :data:`KINDS`)."""
+    if kind is None:
+        kind = "pareto" if len(study.declaration.objectives) > 1 else "trajectory"
+    if kind not in KINDS:
+        raise ArchsearchError(f"unknown plot kind {kind!r}; known: {', '.join(KINDS)}")
+    if not any(t.status == "complete" for t in study.trials):
+        raise ArchsearchError(f"study in {study.directory} has no completed evaluation to plot")
     plt = _pyplot()
+    figure = {"pareto": _pareto, "trajectory": _trajectory, "importance": _importance}[kind](
+        plt, study
+    )
+    figure.tight_layout()
+    return figure
+
+
+def _title(study: Study, done: int) -> str:
+    config = study.config
+    return f"{config['strategy']['name']} on {config['space']['name']}: {done} evaluated"
+
+
+def _pareto(plt, study: Study):
     objectives = study.declaration.objectives
     done = [t for t in study.trials if t.status == "complete"]
-    if not done:
-        raise ArchsearchError(f"study in {study.directory} has no completed evaluation to plot")
     pairs = list(itertools.combinations(range(len(objectives)), 2))
-    columns = min(len(pairs), 3) or 1
-    rows = math.ceil(max(len(pairs), 1) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 4 * rows), squeeze=False)
     if not pairs:
-        _plot_trajectory(axes[0][0], study)
+        return _trajectory(plt, study)
+    columns = min(len(pairs), 3)
+    rows = math.ceil(len(pairs) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 4 * rows), squeeze=False)
     front = {t.number for t in study.pareto_front()}
     for ax, (i, j) in zip(axes.flat, pairs, strict=False):
         x, y = objectives[i], objectives[j]
@@ -72,31 +113,55 @@ def plot_study(study: Study, to: str | Path) -> Path:
         ax.set_xlabel(f"{x.name} ({x.direction})")
         ax.set_ylabel(f"{y.name} ({y.direction})")
         ax.legend(fontsize=8)
-    for ax in list(axes.flat)[max(len(pairs), 1) :]:
+    for ax in list(axes.flat)[len(pairs) :]:
         ax.set_visible(False)
-    figure.suptitle(f"{study.config['strategy']['name']} on {study.config['space']['name']}: "
-                    f"{len(done)} evaluated")  # fmt: skip
-    figure.tight_layout()
-    try:
-        figure.savefig(to, dpi=120)
-    except OSError as exc:
-        raise ArchsearchError(f"cannot write {to}: {exc.strerror}") from None
-    finally:
-        plt.close(figure)
-    return to
+    figure.suptitle(_title(study, len(done)))
+    return figure
 
 
-def _plot_trajectory(ax, study: Study) -> None:
+def _trajectory(plt, study: Study):
+    """Against evaluations and against evaluation time: a strategy that proposes well but
+    slowly (a model refit per ask) looks better on the first than on the second."""
     rows = study.trajectory()
-    ax.scatter(
-        [r["evaluations"] for r in rows], [r["objective"] for r in rows], c="0.6", s=12,
-        label="evaluated",
-    )  # fmt: skip
-    ax.step(
-        [r["evaluations"] for r in rows], [r["best_objective"] for r in rows], where="post",
-        c="tab:blue", label="best so far",
-    )  # fmt: skip
+    by_number = {t.number: t for t in study.trials}
+    spent = np.cumsum([_duration(by_number[r["trial"]]) for r in rows])
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4), squeeze=False)
     primary = study.declaration.primary
-    ax.set_xlabel("evaluations")
-    ax.set_ylabel(f"{primary.name} ({primary.direction})")
-    ax.legend(fontsize=8)
+    for ax, xs, label in (
+        (axes[0][0], [r["evaluations"] for r in rows], "evaluations"),
+        (axes[0][1], spent, "evaluation time (s)"),
+    ):
+        done = [(x, r["objective"]) for x, r in zip(xs, rows, strict=True)
+                if r["objective"] is not None]  # fmt: skip
+        if done:
+            ax.scatter(*zip(*done, strict=True), c="0.6", s=12, label="evaluated")
+        best = [(x, r["best_objective"]) for x, r in zip(xs, rows, strict=True)
+                if r["best_objective"] is not None]  # fmt: skip
+        if best:
+            ax.step(*zip(*best, strict=True), where="post", c="tab:blue", label="best so far")
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"{primary.name} ({primary.direction})")
+        ax.legend(fontsize=8)
+    figure.suptitle(_title(study, len(rows)))
+    return figure
+
+
+def _duration(trial) -> float:
+    if trial.finished is None or trial.started is None:
+        return 0.0
+    return max(0.0, trial.finished - trial.started)
+
+
+def _importance(plt, study: Study):
+    from archsearch.study.importance import decision_importance
+    from archsearch.study.rules import study_rows
+
+    archs, vectors, feasible = study_rows(study)
+    kept = [(a, v[0]) for a, v, ok in zip(archs, vectors, feasible, strict=True) if ok]
+    found = decision_importance(study.space, [a for a, _ in kept], [v for _, v in kept])
+    figure, ax = plt.subplots(figsize=(6, 0.35 * len(found) + 1.5))
+    ax.barh([i.decision for i in found][::-1], [i.share for i in found][::-1], color="tab:blue")
+    primary = study.declaration.primary
+    ax.set_xlabel(f"share of the variance of {primary.name} (epsilon squared)")
+    ax.set_title(f"which decisions matter: {len(kept)} feasible evaluated architectures")
+    return figure

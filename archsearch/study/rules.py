@@ -589,3 +589,24 @@ def _refinements(
         for length in range(1, len(present)):
             out.append((j, tuple(sorted(order[:length]))))
     return out
+
+
+def study_rows(study: Any) -> tuple[list[Any], list[Any], list[bool]]:
+    """Each evaluated architecture once (its highest-fidelity finished trial, the later on
+    a tie), with its oriented objective vector and whether it is feasible."""
+    chosen: dict[Any, Any] = {}
+    for trial in study.trials:
+        if trial.status != "complete" or study.declaration.vector(trial.values) is None:
+            continue
+        arch = study.space.from_json(trial.arch_json)
+        fidelity = math.inf if trial.fidelity is None else trial.fidelity
+        held = chosen.get(arch)
+        if held is None or fidelity >= held[0]:
+            chosen[arch] = (fidelity, trial)
+    if not chosen:
+        raise ArchsearchError(f"the study in {study.directory} has no finished evaluation")
+    archs = list(chosen)
+    trials = [chosen[a][1] for a in archs]
+    vectors = [study.declaration.vector(t.values) for t in trials]
+    feasible = [t.feasible is not False for t in trials]
+    return archs, vectors, feasible
