@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from archsearch.checks import check_output_dir
+from archsearch.cli.types import seed
 from archsearch.errors import ArchsearchError
 
 # Flags that are shortcuts for evaluator options; each is passed only to evaluators that
@@ -28,24 +30,47 @@ TABLE_SPACES = {"table": "table", "nasbench-graph-table": "nasbench-graph"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    search = subparsers.add_parser("search", help="run a new architecture search")
-    search.add_argument(
-        "--space", help="search space (see 'archsearch list'); default nb201, or the table's"
+    search = subparsers.add_parser(
+        "search",
+        help="run a new architecture search",
+        epilog="'archsearch list' names every registered component; 'archsearch show DIR' "
+        "prints a study's result.",
     )
-    search.add_argument("--strategy", default="evolution", help="search strategy")
-    search.add_argument("--evaluator", default="train", help="evaluation strategy")
+    search.add_argument(
+        "--space",
+        help=f"search space: {names('space')} (default: nb201, or the table's own space)",
+    )
+    search.add_argument(
+        "--strategy", default="evolution", help=f"search strategy: {names('strategy')}"
+    )
+    search.add_argument(
+        "--evaluator", default="train", help=f"evaluation strategy: {names('evaluator')}"
+    )
     search.add_argument("--budget", type=int, help="number of evaluations")
     search.add_argument("--seconds", type=float, help="search time budget in seconds")
-    search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--seed", type=seed, default=0, help="seeds the strategy and trials")
     search.add_argument("--out", required=True, help="study directory (created)")
     search.add_argument("--table", help="benchmark table file (tabular evaluators)")
-    search.add_argument("--dataset", help="dataset name (see 'archsearch list')")
+    search.add_argument(
+        "--dataset",
+        help=f"dataset to train on: {names('dataset')}; a NAS-Bench-201 table's: cifar10, "
+        "cifar100, imagenet16",
+    )
     search.add_argument("--data-dir", dest="data_dir", help="dataset directory")
-    search.add_argument("--epochs", type=int, help="training epochs per evaluation")
-    search.add_argument("--batch-size", dest="batch_size", type=int)
-    search.add_argument("--lr", type=float, help="learning rate")
-    search.add_argument("--train-size", dest="train_size", type=int, help="training subset size")
-    search.add_argument("--device", help="cpu, cuda or auto")
+    search.add_argument(
+        "--epochs", type=int, help="training epochs per evaluation (default: the evaluator's)"
+    )
+    search.add_argument(
+        "--batch-size",
+        dest="batch_size",
+        type=int,
+        help="training batch size (default: the evaluator's)",
+    )
+    search.add_argument("--lr", type=float, help="learning rate (default: the evaluator's)")
+    search.add_argument(
+        "--train-size", dest="train_size", type=int, help="training subset size (default: all)"
+    )
+    search.add_argument("--device", help="cpu, cuda or auto (default: the evaluator's)")
     search.add_argument(
         "--objective",
         action="append",
@@ -67,7 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     search.add_argument(
         "--soft-weight", dest="soft_weight", type=float, default=-0.07,
-        help="the exponent W of --soft-constraint (MnasNet: -0.07)",
+        help="the exponent W of --soft-constraint (MnasNet's)",
     )  # fmt: skip
     search.add_argument(
         "--soft-weight-inside", dest="soft_weight_inside", type=float,
@@ -80,7 +105,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_options(search, "evaluator")
     search.add_argument(
         "--screen", metavar="PROXY",
-        help="screen first: rank a seeded sample with this zero-cost proxy (evaluator 'proxy')"
+        help=f"screen first: rank a seeded sample with this zero-cost proxy ({names('proxy')})"
         " and evaluate its best before the strategy proposes (see --screen-sample, --screen-top-k)",
     )  # fmt: skip
     search.add_argument(
@@ -112,6 +137,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = subparsers.add_parser("list", help="registered components")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=run_list)
+
+
+def names(kind: str) -> str:
+    """The registered names of a component kind, read from the catalog (no import)."""
+    from archsearch.registry import list_components
+
+    return ", ".join(item.split("/", 1)[1] for item in list_components(f"{kind}/*"))
 
 
 def _add_options(parser: argparse.ArgumentParser, kind: str, help: str | None = None) -> None:
@@ -253,8 +285,9 @@ def _finish(study: Any, args: argparse.Namespace) -> int:
 def run_search(args: argparse.Namespace) -> int:
     from archsearch.study import Study
 
+    out = check_output_dir(args.out, "--out")  # before the components load data
     config = build_config(args)
-    study = Study.from_config(config, Path(args.out))
+    study = Study.from_config(config, out)
     return _finish(study, args)
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from archsearch.checks import check_output_dir, check_seed
 from archsearch.errors import ArchsearchError, StudyError
 from archsearch.evaluate.base import EvalResult, Evaluator
 from archsearch.space.base import Architecture, SearchSpace
@@ -95,9 +96,7 @@ def check_config(config: Any) -> None:
         dumps(config)
     except (StudyError, TypeError) as exc:
         raise ArchsearchError(f"study configuration cannot be stored: {exc}") from None
-    seed = config.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise ArchsearchError(f"seed must be an integer in 0..2**63-1, got {seed!r}")
+    check_seed(config.get("seed", 0))
 
 
 class Study:
@@ -199,10 +198,8 @@ class Study:
         in_memory = cls._assemble(config, *parts, Storage(), None)
         if directory is None:
             return in_memory
-        directory = Path(directory)
+        directory = check_output_dir(directory, "--out")
         path = directory / DATABASE
-        if directory.exists() and not directory.is_dir():
-            raise StudyError(f"--out {directory} is a file, not a directory")
         foreign = directory.exists() and any(not _ours(p.name) for p in directory.iterdir())
         if path.exists():  # looked at after the listing, so a study linked in meanwhile is seen
             _check_same_study(path, config, parts, directory)
@@ -910,11 +907,11 @@ def _stored_trial(path: Path) -> int | None:
     """The trial number a weights file names, or None when it is missing or unreadable."""
     if not path.is_file():
         return None
-    import torch
+    from archsearch.runtime import load_checkpoint
 
     try:
-        return int(torch.load(path, map_location="cpu", weights_only=True)["trial"])
-    except Exception:  # noqa: BLE001  (a damaged file is as good as none: retrain)
+        return int(load_checkpoint(path, "weights")["trial"])
+    except (ArchsearchError, TypeError, KeyError, ValueError):  # damaged: as good as none
         return None
 
 
