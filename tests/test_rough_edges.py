@@ -1,9 +1,12 @@
 """The rough edges a new user hits (issue 15, section 4): each bad input is one error line and
 exit status 2 before any work; SIGTERM says how to resume; help, version and progress."""
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -208,3 +211,110 @@ def test_search_help_names_components_and_defaults_without_importing_torch():
     assert "fashion-mnist" in help_text and "digits" in help_text
     assert "(default: evolution)" in help_text and "(default: train)" in help_text
     assert "(default: 0)" in help_text  # --seed
+
+
+# ------------------------------------------------------------------------- progress
+def test_without_a_terminal_progress_is_a_log_line_per_tenth_of_the_budget(
+    tmp_path, capsys, nb201_csv
+):
+    argv = table_search(nb201_csv, tmp_path / "s")
+    argv[argv.index("--budget") + 1] = "20"
+    for quiet in (["--quiet"], []):  # --quiet, and a stderr that is not a terminal
+        if not quiet:
+            argv.remove("--quiet")
+            argv[argv.index("--out") + 1] = str(tmp_path / "t")
+        assert main(argv) == 0
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 10 and "\r" not in "".join(lines)
+        assert lines[0].startswith("archsearch: search 2/20 evaluations, ")
+        assert "best cifar10_valid " in lines[-1] and "(trial " in lines[-1]
+        assert "ETA " in lines[0] and lines[-1].endswith("ETA 0 s")
+
+
+def test_the_bar_shows_the_best_so_far_and_an_eta(nb201_csv):
+    import io
+
+    from archsearch.study import Budget, Study
+    from archsearch.study.progress import Progress
+
+    config = {"space": {"name": "nb201"}, "strategy": {"name": "random"},
+              "evaluator": {"name": "nb201-table", "table": str(nb201_csv)},
+              "budget": {"evaluations": 5, "seconds": None}}  # fmt: skip
+    study = Study.from_config(config)
+    stream = io.StringIO()
+    bar = Progress(study, Budget(5), "bar", stream=stream)
+    for _ in range(3):
+        study.optimize(study.n_finished + 1)
+        bar.update()
+    bar.close()
+    text = stream.getvalue()
+    assert "3/5" in text and "best=cifar10_valid" in text and "ETA=" in text
+
+
+# ------------------------------------------------------- SIGTERM and a running study
+def start_search(table, out, delay, budget):
+    """A CLI search in a child process, evaluating slowly (tests/slow_table.py)."""
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT / 'tests')!r})\n"
+        "import slow_table\n"
+        "from archsearch.cli.main import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    argv = ["search", "--evaluator", "slow-nb201-table", "--table", str(table),
+            "--evaluator-opt", f"delay={delay}", "--strategy", "random", "--budget",
+            str(budget), "--quiet", "--out", str(out)]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *argv], stderr=subprocess.PIPE, text=True, env=env
+    )
+
+
+def wait_for_trials(out, at_least, timeout=60.0):
+    """Wait until the child's study holds ``at_least`` trials (running or finished)."""
+    import sqlite3
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with sqlite3.connect(f"file:{out / 'study.db'}?mode=ro", uri=True) as db:
+                if db.execute("SELECT COUNT(*) FROM trials").fetchone()[0] >= at_least:
+                    return
+        except sqlite3.Error:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"no {at_least} trials in {out} after {timeout} s")
+
+
+@pytest.mark.slow
+def test_sigterm_says_how_to_resume_and_the_study_resumes(tmp_path, capsys, nb201_csv):
+    import slow_table  # noqa: F401  (registers the evaluator for the resume below)
+
+    out = tmp_path / "s"
+    child = start_search(nb201_csv, out, delay=0.05, budget=40)
+    wait_for_trials(out, 5)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 128 + signal.SIGTERM
+    assert "'archsearch resume DIR' continues the study" in err and "Traceback" not in err
+    assert main(["resume", str(out), "--json"]) == 0
+    resumed = json.loads(capsys.readouterr().out)
+    assert resumed["n_evaluations"] == 40
+
+
+@pytest.mark.slow
+def test_show_says_a_first_trial_is_running_and_since_when(tmp_path, capsys, nb201_csv):
+    out = tmp_path / "s"
+    child = start_search(nb201_csv, out, delay=60, budget=2)
+    try:
+        wait_for_trials(out, 1)
+        assert main(["show", str(out)]) == 0
+        text = capsys.readouterr().out
+        assert "running    trial 0 since " in text and "none has finished yet" in text
+        assert "best       none yet (no trial has finished)" in text
+        assert "evaluated  0 (0 failed)" in text
+    finally:
+        child.send_signal(signal.SIGTERM)
+        child.communicate(timeout=60)
+    assert main(["show", str(out)]) == 0
+    assert "interrupted trial 0" in capsys.readouterr().out  # no runner holds it now

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ EVALUATOR_SHORTCUTS = {
     "device": "device",
     "reported": "reported",
 }
+QUIET_HELP = "no progress bar: a log line per tenth of the budget (or per minute)"
 #: evaluators whose table also defines the space: ``--space`` then defaults to it
 TABLE_SPACES = {"table": "table", "nasbench-graph-table": "nasbench-graph"}
 
@@ -120,13 +122,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     _add_options(search, "screen", help="screening evaluator option, e.g. data=fashion-mnist")
     search.add_argument("--json", action="store_true", help="print the result as JSON")
-    search.add_argument("--quiet", action="store_true", help="no progress bar")
+    search.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     search.set_defaults(handler=run_search)
 
     resume = subparsers.add_parser("resume", help="continue a stopped study")
     resume.add_argument("directory")
     resume.add_argument("--json", action="store_true")
-    resume.add_argument("--quiet", action="store_true")
+    resume.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     resume.set_defaults(handler=run_resume)
 
     show = subparsers.add_parser("show", help="summary, best architecture and trajectory")
@@ -272,7 +274,7 @@ def _screen_section(args: argparse.Namespace, evaluators: Any) -> dict[str, Any]
 def _finish(study: Any, args: argparse.Namespace) -> int:
     from archsearch.cli.main import print_json
 
-    study.optimize(progress=not (args.quiet or args.json))
+    study.optimize(progress=progress_mode(args))
     summary = study.summary()
     if args.json:
         print_json(summary)
@@ -280,6 +282,12 @@ def _finish(study: Any, args: argparse.Namespace) -> int:
         print(format_summary(summary, study.directory))
     study.close()
     return 0
+
+
+def progress_mode(args: argparse.Namespace) -> bool | str:
+    """A bar on a terminal; plain log lines with --quiet or --json (the terminal is not the
+    reader then) or when stderr is a file (see :mod:`archsearch.study.progress`)."""
+    return "log" if args.quiet or args.json else True
 
 
 def run_search(args: argparse.Namespace) -> int:
@@ -384,8 +392,11 @@ def format_summary(summary: dict[str, Any], directory: Path | None) -> str:
             f"{', '.join(_bound(c) for c in summary['constraints'])} before evaluation "
             "(never evaluated, not counted)"
         )
+    lines += _running_lines(summary)
     soft = config.get("soft_constraints") or []
-    if best is None:
+    if best is None and summary["n_evaluations"] == 0:
+        lines.append("best       none yet (no trial has finished)")
+    elif best is None:
         lines.append("best       none (no feasible evaluation succeeded)")
     else:
         name = summary["objective"]
@@ -399,6 +410,25 @@ def format_summary(summary: dict[str, Any], directory: Path | None) -> str:
     if "pareto" in summary:
         lines += _front_lines(summary)
     return "\n".join(lines)
+
+
+def _running_lines(summary: dict[str, Any]) -> list[str]:
+    """Trials in flight: running (since when) while a runner holds the study, else
+    interrupted, with how to continue; a study still on its first trial says so."""
+    lines = []
+    for trial in summary.get("running", []):
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(trial["started"]))
+        if summary["runner_active"]:
+            ago = max(0.0, time.time() - trial["started"])
+            lines.append(f"running    trial {trial['trial']} since {started} ({ago:.0f} s)")
+        else:
+            lines.append(
+                f"interrupted trial {trial['trial']} (started {started}): 'archsearch resume' "
+                "evaluates it again"
+            )
+    if lines and summary["n_evaluations"] == 0:
+        lines.append("           none has finished yet")
+    return lines
 
 
 def _bound(constraint: dict[str, Any]) -> str:
