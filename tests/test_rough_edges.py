@@ -318,3 +318,25 @@ def test_show_says_a_first_trial_is_running_and_since_when(tmp_path, capsys, nb2
         child.communicate(timeout=60)
     assert main(["show", str(out)]) == 0
     assert "interrupted trial 0" in capsys.readouterr().out  # no runner holds it now
+
+
+# ------------------------------------------------------------ the generic table evaluator
+def test_metric_and_test_columns_of_a_table_never_become_decisions(tmp_path, capsys, nb201_csv):
+    from archsearch.errors import DataError
+    from archsearch.tables import TableSpace
+
+    space = TableSpace(str(nb201_csv), objective="cifar10_valid")
+    labels = [d.label for d in space.decisions]
+    assert labels == ["index", "arch"]  # every accuracy column is a metric, *_test ones above all
+    table = tmp_path / "t.csv"
+    table.write_text("depth,test_rank,acc\n1,1,80.5\n2,2,81.25\n3,3,79.75\n")
+    assert [d.label for d in TableSpace(str(table), objective="acc").decisions] == ["depth"]
+    with pytest.raises(DataError, match="'test_rank' is a test result"):
+        TableSpace(str(table), objective="acc", decisions=["depth", "test_rank"])
+    argv = ["search", "--evaluator", "table", "--table", str(nb201_csv), "--objective",
+            "cifar10_valid", "--strategy", "random", "--budget", "3", "--quiet", "--json",
+            "--out", str(tmp_path / "s")]  # fmt: skip
+    assert main(argv) == 0
+    best = json.loads(capsys.readouterr().out)["best"]
+    assert set(json.loads(best["arch"])) == {"index", "arch"}
+    assert "cifar10_test" in best["values"]  # reported as a metric, not searched over
