@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from archsearch.errors import ArchsearchError, StudyError
+from archsearch.runtime import load_checkpoint
 
 if TYPE_CHECKING:
     from archsearch.study.objectives import Constraint
@@ -169,9 +170,9 @@ def train_winner(
         elif trained_here:
             evaluator = study.evaluator
             data = evaluator.data  # the training evaluator's dataset
-            stored = torch.load(weights, map_location="cpu", weights_only=True)
-            if stored["trial"] != best.number:
-                raise StudyError(f"{weights} belongs to trial {stored['trial']}, not the best")
+            stored = load_checkpoint(weights, "the study's best weights")
+            if not isinstance(stored, Mapping) or stored.get("trial") != best.number:
+                raise StudyError(f"{weights} does not hold the weights of trial {best.number}")
             model = space.build(arch, data.input_shape, data.num_classes)
             model.load_state_dict(stored["state_dict"])
             values, recipe_used = dict(best.values), config["evaluator"]

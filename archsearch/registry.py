@@ -29,6 +29,13 @@ T = TypeVar("T")
 _ALL: dict[str, Registry[Any]] = {}
 
 
+def plural(kind: str) -> str:
+    """The plural of a component kind for messages: strategies, proxies, spaces."""
+    if kind.endswith("y") and kind[-2:-1] not in ("a", "e", "o", "u"):
+        return kind[:-1] + "ies"
+    return kind + "s"
+
+
 def _module_of(target: str) -> str:
     return target.partition(":")[0]
 
@@ -78,7 +85,7 @@ class Registry(Generic[T]):
         if target is None:
             known = ", ".join(self.names()) or "none"
             raise UnknownComponentError(
-                f"unknown {self.kind} {name!r}; known {self.kind}s: {known}"
+                f"unknown {self.kind} {name!r}; known {plural(self.kind)}: {known}"
             ) from None
         importlib.import_module(_module_of(target))
         try:

@@ -12,14 +12,17 @@ recipe because it alone changed the bits of a CPU training run (see
 from __future__ import annotations
 
 import contextlib
+import pickle
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from archsearch.errors import ArchsearchError
+from archsearch.errors import ArchsearchError, DataError
 
 AUTO = "auto"
 
@@ -124,3 +127,17 @@ def seeded(seed: int, device: torch.device) -> Iterator[None]:
     with torch.random.fork_rng(devices=devices, device_type=device.type):
         torch.manual_seed(seed)
         yield
+
+
+def load_checkpoint(path: str | Path, what: str) -> Any:
+    """Read a weights file archsearch wrote, safely: ``weights_only=True`` unpickles tensors
+    and plain containers only, so a crafted file cannot run code, and any unreadable file
+    (random bytes, a foreign pickle, a truncated write) is one :class:`DataError` line
+    naming ``what`` it should have been, never a traceback."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001  (UnpicklingError, RuntimeError, EOFError, ...)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if isinstance(exc, pickle.UnpicklingError):  # torch's text would suggest unsafe loading
+            reason = "not a weights file (random bytes, or a pickle of more than tensors)"
+        raise DataError(f"cannot read {what} {path}: {reason}") from None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from archsearch.checks import check_output_file
 from archsearch.cli.search_cmd import _add_options, parse_options
+from archsearch.cli.types import seed
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--lr", type=float)
     export.add_argument("--train-size", dest="train_size", type=int)
     export.add_argument("--device")
-    export.add_argument("--seed", type=int, default=0)
+    export.add_argument(
+        "--seed", type=seed, default=0, help="training seed when the winner is trained here"
+    )
     export.add_argument(
         "--pick", action="append", metavar="'NAME<=VALUE'",
         help="export the Pareto-front member with the best primary objective meeting this "
@@ -38,6 +42,7 @@ def run_export(args: argparse.Namespace) -> int:
     from archsearch.cli.main import print_json
     from archsearch.export import export_study
 
+    check_output_file(args.to, "--to")  # before the winner is trained, which takes minutes
     recipe = {
         key: getattr(args, key)
         for key in ("dataset", "data_dir", "epochs", "batch_size", "lr", "train_size", "device")

@@ -9,17 +9,43 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+from archsearch import __version__
 from archsearch.errors import ArchsearchError
 
 EXIT_USAGE = 2
+#: the resume hint of an interrupted run, the same for Ctrl-C and SIGTERM
+INTERRUPTED = "archsearch: interrupted; 'archsearch resume DIR' continues the study"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so that it unwinds as Ctrl-C does: the study
+    closes its lock and storage, and the trial in flight is evaluated again on resume."""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help that shows every default worth showing (not None, False or an empty list)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        default = action.default
+        empty = default is None or default is False or default == [] or default == "==SUPPRESS=="
+        if text is None or empty or "%(default)" in text:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with our one-line error format."""
+    """argparse with our one-line error format and help formatter."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise ArchsearchError(message)
@@ -40,28 +66,55 @@ def _subcommand_modules() -> list[Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; building it imports no component (and so no torch)."""
     parser = _Parser(
         prog="archsearch",
         description="Neural architecture search: spaces, strategies, evaluators, studies.",
     )
-    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument("--version", action="version", version=f"archsearch {__version__}")
+    subparsers = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
     for module in _subcommand_modules():
         module.register(subparsers)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """While a command runs, SIGTERM raises :class:`Terminated` (the default would end the
+    process silently, status 143, skipping the resume hint). Restored after, so that a
+    caller of :func:`main` in-process keeps its own handler."""
     try:
-        args = build_parser().parse_args(argv)
-        return int(args.handler(args) or 0)
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread: signals cannot be handled here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; user errors are one ``archsearch: error:`` line and status 2."""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:  # bare ``archsearch``: show what it can do
+            parser.print_help()
+            return EXIT_USAGE
+        with _sigterm_interrupts():
+            return int(args.handler(args) or 0)
     except ArchsearchError as exc:
-        print(f"archsearch: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split("\n"))  # one line, whatever the message holds
+        print(f"archsearch: error: {message}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(
-            "archsearch: interrupted; 'archsearch resume DIR' continues the study", file=sys.stderr
-        )
-        return 130
+    except KeyboardInterrupt as exc:
+        print(INTERRUPTED, file=sys.stderr)
+        return 128 + signal.SIGTERM if isinstance(exc, Terminated) else 130
 
 
 def print_json(data: Any) -> None:

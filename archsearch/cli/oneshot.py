@@ -25,6 +25,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from archsearch.checks import check_output_dir, check_output_file
+from archsearch.cli.types import seed, valid_size
 from archsearch.errors import ArchsearchError
 
 RESULT = "oneshot.json"
@@ -44,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", dest="data_dir")
     p.add_argument("--train-size", dest="train_size", type=int, help="supernet training images")
     p.add_argument(
-        "--valid-size", dest="valid_size", type=float, default=0.5,
+        "--valid-size", dest="valid_size", type=valid_size, default=0.5,
         help="images (or a fraction) held out of the training set to choose the architecture",
     )  # fmt: skip
     p.add_argument("--epochs", type=int, default=5)
@@ -63,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--amp", default="auto", help="bfloat16 autocast: auto (on CUDA), on, off")
     p.add_argument("--channels-last", dest="channels_last", default="auto", help="auto, on, off")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0, help="seeds the split, weights and batches")
     p.add_argument(
         "--space-opt", dest="space_opts", action="append", default=[], metavar="KEY=VALUE",
         help="supernet size, e.g. channels=8, cells_per_stage=1 (nb201) or layers=5 (darts)",
@@ -131,10 +133,6 @@ def _method_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _valid_size(value: float) -> int | float:
-    return int(value) if float(value).is_integer() and value >= 1 else float(value)
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -149,9 +147,13 @@ def run(args: argparse.Namespace) -> int:
     from archsearch.study.study import DATABASE
 
     # ------------------------------------------------------- validate before any work
+    out = check_output_dir(args.out, "--out")
+    if args.export is not None:
+        if Path(args.export).exists():
+            raise ArchsearchError(f"{args.export} exists; choose another --export path")
+        check_output_file(args.export, "--export")
     method_cls = ONESHOT.get(args.method)
     DATASETS.get(args.dataset)
-    out = Path(args.out)
     if (out / RESULT).exists() and not (out / DATABASE).exists():
         raise ArchsearchError(f"{out} already holds a one-shot result; choose another --out")
     options = _method_options(args)
@@ -169,14 +171,10 @@ def run(args: argparse.Namespace) -> int:
             raise ArchsearchError("--table holds NAS-Bench-201 cells: use it with --space nb201")
     space_options = parse_options(args.space_opts, "space")
     retrain_options = parse_options(args.retrain_opts, "retrain")
-    recipe = data_recipe(
-        args.dataset, args.data_dir, _valid_size(args.valid_size), args.train_size, args.seed
-    )
+    recipe = data_recipe(args.dataset, args.data_dir, args.valid_size, args.train_size, args.seed)
     data = load_search_data(**recipe)
     torch.manual_seed(args.seed)
     supernet = build_supernet(args.space, data.input_shape, data.num_classes, **space_options)
-    if args.export is not None and Path(args.export).exists():
-        raise ArchsearchError(f"{args.export} exists; choose another --export path")
     config = study_config(method, supernet.space, space_options, recipe, out)
     study = Study.from_config(config, out)  # refuses a directory holding another study
 

@@ -14,9 +14,10 @@ import math
 import platform
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from archsearch.checks import check_output_file
+from archsearch.cli.types import seed
 from archsearch.errors import ArchsearchError
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default="cifar10", help="cifar10, cifar100 or imagenet16")
     p.add_argument("--sample", type=int, default=100, help="architectures to score")
     p.add_argument("--proxies", default="all", help="comma list of proxy names, or 'all'")
-    p.add_argument("--seed", type=int, default=0, help="seeds the sample, weights and batch")
+    p.add_argument("--seed", type=seed, default=0, help="seeds the sample, weights and batch")
     p.add_argument(
         "--batch",
         default="random",
@@ -71,12 +72,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def _check_output(path: str | None, flag: str) -> None:
-    if path is None:
+def _check_fit_on(fit_on: int, sample: int) -> None:
+    """``--fit-on`` leaves at least 3 of the sample to fit on and 3 held out to diagnose on,
+    so it needs ``--sample`` >= 6; say that instead of naming an empty range."""
+    if not fit_on:
         return
-    parent = Path(path).expanduser().resolve().parent
-    if not parent.is_dir():
-        raise ArchsearchError(f"{flag} {path}: directory {parent} does not exist")
+    if sample < 6:
+        raise ArchsearchError(
+            f"--fit-on needs --sample >= 6 (3 to fit on, 3 held out), got --sample {sample}"
+        )
+    if not 3 <= fit_on <= sample - 3:
+        raise ArchsearchError(
+            f"--fit-on must be in 3..{sample - 3} (the rest is held out), got {fit_on}"
+        )
 
 
 def _device(name: str) -> str:
@@ -130,12 +138,10 @@ def run(args: argparse.Namespace) -> int:
         raise ArchsearchError(f"--batch-size must be >= 2, got {args.batch_size}")
     if args.top_k < 1:
         raise ArchsearchError(f"--top-k must be >= 1, got {args.top_k}")
-    if args.fit_on and not 3 <= args.fit_on <= args.sample - 3:
-        raise ArchsearchError(
-            f"--fit-on must be in 3..{args.sample - 3} (the rest is held out), got {args.fit_on}"
-        )
-    _check_output(args.csv, "--csv")
-    _check_output(args.scores_out, "--scores-out")
+    _check_fit_on(args.fit_on, args.sample)
+    for path, flag in ((args.csv, "--csv"), (args.scores_out, "--scores-out")):
+        if path is not None:
+            check_output_file(path, flag, make_parents=False)
     device = _device(args.device)
     if args.threads is not None:
         if args.threads < 1:

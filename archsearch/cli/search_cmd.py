@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import time
 from pathlib import Path
 from typing import Any
 
+from archsearch.checks import check_output_dir
+from archsearch.cli.types import seed
 from archsearch.errors import ArchsearchError
 
 # Flags that are shortcuts for evaluator options; each is passed only to evaluators that
@@ -23,29 +26,53 @@ EVALUATOR_SHORTCUTS = {
     "device": "device",
     "reported": "reported",
 }
+QUIET_HELP = "no progress bar: a log line per tenth of the budget (or per minute)"
 #: evaluators whose table also defines the space: ``--space`` then defaults to it
 TABLE_SPACES = {"table": "table", "nasbench-graph-table": "nasbench-graph"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    search = subparsers.add_parser("search", help="run a new architecture search")
-    search.add_argument(
-        "--space", help="search space (see 'archsearch list'); default nb201, or the table's"
+    search = subparsers.add_parser(
+        "search",
+        help="run a new architecture search",
+        epilog="'archsearch list' names every registered component; 'archsearch show DIR' "
+        "prints a study's result.",
     )
-    search.add_argument("--strategy", default="evolution", help="search strategy")
-    search.add_argument("--evaluator", default="train", help="evaluation strategy")
+    search.add_argument(
+        "--space",
+        help=f"search space: {names('space')} (default: nb201, or the table's own space)",
+    )
+    search.add_argument(
+        "--strategy", default="evolution", help=f"search strategy: {names('strategy')}"
+    )
+    search.add_argument(
+        "--evaluator", default="train", help=f"evaluation strategy: {names('evaluator')}"
+    )
     search.add_argument("--budget", type=int, help="number of evaluations")
     search.add_argument("--seconds", type=float, help="search time budget in seconds")
-    search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--seed", type=seed, default=0, help="seeds the strategy and trials")
     search.add_argument("--out", required=True, help="study directory (created)")
     search.add_argument("--table", help="benchmark table file (tabular evaluators)")
-    search.add_argument("--dataset", help="dataset name (see 'archsearch list')")
+    search.add_argument(
+        "--dataset",
+        help=f"dataset to train on: {names('dataset')}; a NAS-Bench-201 table's: cifar10, "
+        "cifar100, imagenet16",
+    )
     search.add_argument("--data-dir", dest="data_dir", help="dataset directory")
-    search.add_argument("--epochs", type=int, help="training epochs per evaluation")
-    search.add_argument("--batch-size", dest="batch_size", type=int)
-    search.add_argument("--lr", type=float, help="learning rate")
-    search.add_argument("--train-size", dest="train_size", type=int, help="training subset size")
-    search.add_argument("--device", help="cpu, cuda or auto")
+    search.add_argument(
+        "--epochs", type=int, help="training epochs per evaluation (default: the evaluator's)"
+    )
+    search.add_argument(
+        "--batch-size",
+        dest="batch_size",
+        type=int,
+        help="training batch size (default: the evaluator's)",
+    )
+    search.add_argument("--lr", type=float, help="learning rate (default: the evaluator's)")
+    search.add_argument(
+        "--train-size", dest="train_size", type=int, help="training subset size (default: all)"
+    )
+    search.add_argument("--device", help="cpu, cuda or auto (default: the evaluator's)")
     search.add_argument(
         "--objective",
         action="append",
@@ -67,7 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     search.add_argument(
         "--soft-weight", dest="soft_weight", type=float, default=-0.07,
-        help="the exponent W of --soft-constraint (MnasNet: -0.07)",
+        help="the exponent W of --soft-constraint (MnasNet's)",
     )  # fmt: skip
     search.add_argument(
         "--soft-weight-inside", dest="soft_weight_inside", type=float,
@@ -80,7 +107,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_options(search, "evaluator")
     search.add_argument(
         "--screen", metavar="PROXY",
-        help="screen first: rank a seeded sample with this zero-cost proxy (evaluator 'proxy')"
+        help=f"screen first: rank a seeded sample with this zero-cost proxy ({names('proxy')})"
         " and evaluate its best before the strategy proposes (see --screen-sample, --screen-top-k)",
     )  # fmt: skip
     search.add_argument(
@@ -95,13 +122,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     _add_options(search, "screen", help="screening evaluator option, e.g. data=fashion-mnist")
     search.add_argument("--json", action="store_true", help="print the result as JSON")
-    search.add_argument("--quiet", action="store_true", help="no progress bar")
+    search.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     search.set_defaults(handler=run_search)
 
     resume = subparsers.add_parser("resume", help="continue a stopped study")
     resume.add_argument("directory")
     resume.add_argument("--json", action="store_true")
-    resume.add_argument("--quiet", action="store_true")
+    resume.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     resume.set_defaults(handler=run_resume)
 
     show = subparsers.add_parser("show", help="summary, best architecture and trajectory")
@@ -112,6 +139,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = subparsers.add_parser("list", help="registered components")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=run_list)
+
+
+def names(kind: str) -> str:
+    """The registered names of a component kind, read from the catalog (no import)."""
+    from archsearch.registry import list_components
+
+    return ", ".join(item.split("/", 1)[1] for item in list_components(f"{kind}/*"))
 
 
 def _add_options(parser: argparse.ArgumentParser, kind: str, help: str | None = None) -> None:
@@ -240,7 +274,7 @@ def _screen_section(args: argparse.Namespace, evaluators: Any) -> dict[str, Any]
 def _finish(study: Any, args: argparse.Namespace) -> int:
     from archsearch.cli.main import print_json
 
-    study.optimize(progress=not (args.quiet or args.json))
+    study.optimize(progress=progress_mode(args))
     summary = study.summary()
     if args.json:
         print_json(summary)
@@ -250,11 +284,18 @@ def _finish(study: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def progress_mode(args: argparse.Namespace) -> bool | str:
+    """A bar on a terminal; plain log lines with --quiet or --json (the terminal is not the
+    reader then) or when stderr is a file (see :mod:`archsearch.study.progress`)."""
+    return "log" if args.quiet or args.json else True
+
+
 def run_search(args: argparse.Namespace) -> int:
     from archsearch.study import Study
 
+    out = check_output_dir(args.out, "--out")  # before the components load data
     config = build_config(args)
-    study = Study.from_config(config, Path(args.out))
+    study = Study.from_config(config, out)
     return _finish(study, args)
 
 
@@ -351,8 +392,11 @@ def format_summary(summary: dict[str, Any], directory: Path | None) -> str:
             f"{', '.join(_bound(c) for c in summary['constraints'])} before evaluation "
             "(never evaluated, not counted)"
         )
+    lines += _running_lines(summary)
     soft = config.get("soft_constraints") or []
-    if best is None:
+    if best is None and summary["n_evaluations"] == 0:
+        lines.append("best       none yet (no trial has finished)")
+    elif best is None:
         lines.append("best       none (no feasible evaluation succeeded)")
     else:
         name = summary["objective"]
@@ -366,6 +410,25 @@ def format_summary(summary: dict[str, Any], directory: Path | None) -> str:
     if "pareto" in summary:
         lines += _front_lines(summary)
     return "\n".join(lines)
+
+
+def _running_lines(summary: dict[str, Any]) -> list[str]:
+    """Trials in flight: running (since when) while a runner holds the study, else
+    interrupted, with how to continue; a study still on its first trial says so."""
+    lines = []
+    for trial in summary.get("running", []):
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(trial["started"]))
+        if summary["runner_active"]:
+            ago = max(0.0, time.time() - trial["started"])
+            lines.append(f"running    trial {trial['trial']} since {started} ({ago:.0f} s)")
+        else:
+            lines.append(
+                f"interrupted trial {trial['trial']} (started {started}): 'archsearch resume' "
+                "evaluates it again"
+            )
+    if lines and summary["n_evaluations"] == 0:
+        lines.append("           none has finished yet")
+    return lines
 
 
 def _bound(constraint: dict[str, Any]) -> str:

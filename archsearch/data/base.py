@@ -250,8 +250,8 @@ def _count(size: int | float, total: int, what: str) -> int:
     """``size`` as a number of examples: an int is a count, a float in (0, 1) a fraction."""
     if isinstance(size, bool) or not isinstance(size, int | float):
         raise DataError(f"{what} must be a count or a fraction in (0, 1), got {size!r}")
-    if isinstance(size, float) and not size.is_integer():
-        if not 0.0 < size < 1.0:
+    if isinstance(size, float) and (not size.is_integer() or size <= 1.0):
+        if not 0.0 < size < 1.0:  # 1.0 would be every example, or read as a count, one
             raise DataError(f"{what} as a fraction must be in (0, 1), got {size}")
         return max(1, round(size * total))
     return int(size)

@@ -30,6 +30,7 @@ from archsearch.oneshot.runtime import (
     recalibrate_batch_norm,
 )
 from archsearch.oneshot.supernet import Path, Supernet, supernet_from_config
+from archsearch.runtime import load_checkpoint
 from archsearch.space.base import Architecture, SearchSpace
 from archsearch.training import optimizer_step
 
@@ -288,10 +289,7 @@ def save_supernet(
 
 def load_supernet(path: str | FilePath) -> tuple[Supernet, dict[str, Any]]:
     """The supernet saved at ``path`` and its data recipe."""
-    try:
-        stored = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError) as exc:
-        raise DataError(f"cannot read supernet checkpoint {path}: {exc}") from None
+    stored = load_checkpoint(path, "supernet checkpoint")
     if not isinstance(stored, dict) or stored.get("format") != CHECKPOINT_FORMAT:
         raise DataError(f"{path} is not an archsearch supernet checkpoint")
     supernet = supernet_from_config(stored["supernet"])

@@ -14,6 +14,12 @@ metrics up. An architecture is a row: the space is
 *constrained* to the assignments the table holds, samples uniformly over rows and mutates
 to rows that differ in one decision, so a strategy never proposes a missing one.
 
+Decisions are declared (``decisions=``) or inferred safely: a column named as the objective,
+the reported figure or a metric is not one, nor is a column of fractional floats (a measured
+value such as ``val_acc`` or ``latency_ms``) or a test column (``test_acc``, ``cifar10_test``;
+never a decision, even declared), so a table's other metrics cannot become choices the
+search reads its answers from.
+
 Values keep their type: a column whose every value is an integer holds ints, one whose every
 value is a number holds floats, any other column holds strings. Bad files fail on load with
 a :class:`~archsearch.errors.DataError` naming the file, line and column: unreadable files,
@@ -24,6 +30,7 @@ decisions would make the benchmark ambiguous).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -43,7 +50,8 @@ def _sort_key(value: Choice) -> tuple[int, Any]:
 class TableSpace(SearchSpace):
     """The rows of a CSV table as a search space; see the module docstring.
 
-    ``decisions`` names the decision columns: ``None`` (every column that is not a metric),
+    ``decisions`` names the decision columns: ``None`` (inferred: every column not named a
+    metric, except test columns and columns of fractional floats, which are metrics),
     a list of column names (choices inferred: the distinct values, sorted), or a mapping from
     column name to declared choices (their order is kept; rows holding a value outside them
     are left out of the space). ``objective``, ``reported`` and ``metrics`` name the columns
@@ -74,14 +82,14 @@ class TableSpace(SearchSpace):
             data.metric(objective)  # fail now on a non-numeric objective, not mid-search
         self.declared = isinstance(decisions, Mapping)
         if decisions is None:
-            labels = [c for c in data.header if c not in not_decisions]
-            _check_inferred(data, labels)
+            labels = [c for c in data.header if c not in not_decisions and _may_decide(data, c)]
         elif isinstance(decisions, str):
             raise InvalidArchitectureError(
                 f"decisions must be a list of column names, got the string {decisions!r}"
             )
         else:
             labels = list(decisions)
+            _refuse_test_columns(data, labels)
         if not labels:
             raise DataError(f"table {data.path}: no decision columns (columns: {data.header})")
         clash = [c for c in labels if c in not_decisions]
@@ -208,21 +216,27 @@ def _declared(data: CSVTable, label: str, declared: Sequence[Choice]) -> list[Ch
     return [str(v) for v in declared]
 
 
-def _check_inferred(data: CSVTable, labels: list[str]) -> None:
-    """Catch an unnamed metric column taken for a decision: every value distinct, and floats.
+def is_test_column(name: str) -> bool:
+    """A column named as a test result (``test``, ``test_acc``, ``cifar10_test``): the
+    figure a search must never see, so it is never a decision."""
+    return "test" in re.split(r"[^a-z0-9]+", name.lower())
 
-    Inference takes every column not named as a metric, so a forgotten ``latency`` column
-    would silently become a decision with one choice per row.
-    """
-    if len(labels) < 2:
-        return
-    for label in labels:
-        values = data.values(label)
-        if not isinstance(values[0], float):  # a column is all floats or none
-            continue
-        floats = any(not v.is_integer() for v in values)
-        if floats and len(set(values)) == len(values):
-            raise DataError(
-                f"column {label!r} of {data.path} has a different number on every row, like a "
-                f"metric: name it in metrics=[...] (or give decisions=[...] explicitly)"
-            )
+
+def _may_decide(data: CSVTable, label: str) -> bool:
+    """Whether inference may take ``label`` as a decision: not a test column, and not a
+    column of floats with a fraction (a measured value, such as an accuracy or a latency:
+    a metric, which as a decision would leak the benchmark's answers into the search)."""
+    if is_test_column(label):
+        return False
+    values = data.values(label)
+    return not any(isinstance(v, float) and not v.is_integer() for v in values)
+
+
+def _refuse_test_columns(data: CSVTable, labels: Sequence[str]) -> None:
+    """Declared decisions may not include a test column (see :func:`is_test_column`)."""
+    leaked = [label for label in labels if is_test_column(label)]
+    if leaked:
+        raise DataError(
+            f"table {data.path}: column {leaked[0]!r} is a test result and can never be a "
+            "decision (the search would see the figure it is judged by)"
+        )

@@ -37,3 +37,19 @@ class StudyLock:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor releases the lock
             self._fd = None
+
+
+def is_held(directory: Path) -> bool:
+    """True while some process holds the lock of the study in ``directory``: its runner is
+    alive. Reads only (no lock file is created), so ``show`` can ask it of any study."""
+    try:
+        fd = os.open(directory / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False  # no lock file: never run, or run by the first release
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # also releases the shared lock just taken
+    return False

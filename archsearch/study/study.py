@@ -30,13 +30,15 @@ from typing import Any
 
 import numpy as np
 
+from archsearch.checks import check_output_dir, check_seed
 from archsearch.errors import ArchsearchError, StudyError
 from archsearch.evaluate.base import EvalResult, Evaluator
 from archsearch.space.base import Architecture, SearchSpace
 from archsearch.strategy.base import Strategy
 from archsearch.strategy.pareto import dominates, hypervolume
-from archsearch.study.lock import LOCK_FILE, StudyLock
+from archsearch.study.lock import LOCK_FILE, StudyLock, is_held
 from archsearch.study.objectives import Constraint, Declaration
+from archsearch.study.progress import Progress
 from archsearch.study.screening import META_KEY, Ranking, Screening, expand_aliases
 from archsearch.study.storage import SQLiteStorage, Storage, TrialRecord, dumps
 
@@ -95,9 +97,7 @@ def check_config(config: Any) -> None:
         dumps(config)
     except (StudyError, TypeError) as exc:
         raise ArchsearchError(f"study configuration cannot be stored: {exc}") from None
-    seed = config.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise ArchsearchError(f"seed must be an integer in 0..2**63-1, got {seed!r}")
+    check_seed(config.get("seed", 0))
 
 
 class Study:
@@ -199,10 +199,8 @@ class Study:
         in_memory = cls._assemble(config, *parts, Storage(), None)
         if directory is None:
             return in_memory
-        directory = Path(directory)
+        directory = check_output_dir(directory, "--out")
         path = directory / DATABASE
-        if directory.exists() and not directory.is_dir():
-            raise StudyError(f"--out {directory} is a file, not a directory")
         foreign = directory.exists() and any(not _ours(p.name) for p in directory.iterdir())
         if path.exists():  # looked at after the listing, so a study linked in meanwhile is seen
             _check_same_study(path, config, parts, directory)
@@ -368,10 +366,13 @@ class Study:
         n_evaluations: int | None = None,
         seconds: float | None = None,
         *,
-        progress: bool = False,
+        progress: bool | str = False,
         callbacks: list[Callable[[Study, TrialRecord], None]] | None = None,
     ) -> TrialRecord | None:
         """Run until the budget is spent; returns the best trial.
+
+        ``progress``: ``True`` shows a bar on a terminal and log lines elsewhere, ``"bar"``
+        or ``"log"`` force one (:mod:`archsearch.study.progress`), ``False`` shows nothing.
 
         ``n_evaluations``/``seconds`` override the stored budget; both count the whole study
         (trials of earlier runs included), so calling this again after a kill finishes it.
@@ -383,7 +384,7 @@ class Study:
         budget = self.budget
         if n_evaluations is not None or seconds is not None:
             budget = Budget(n_evaluations, seconds)
-        bar = self._progress_bar(budget) if progress else None
+        bar = Progress(self, budget, progress) if progress else None
         lock = self._lock_handle or self._take_lock()
         base, started = self.elapsed, time.perf_counter()
         try:
@@ -398,7 +399,7 @@ class Study:
                 for callback in callbacks or []:
                     callback(self, trial)
                 if bar is not None:
-                    self._advance(bar, budget)
+                    bar.update()
         finally:
             if bar is not None:
                 bar.close()
@@ -769,6 +770,7 @@ class Study:
             "constraints": [c.to_dict() for c in declared.constraints],
             "reported": declared.reported,
             "screen": self._screen_summary(trials),
+            **self._running_summary(trials),
             "best": None if best is None else {
                 "trial": best.number,
                 "arch": best.arch,
@@ -798,6 +800,19 @@ class Study:
         volume = None if measured is None else {"value": measured[0], "reference": measured[1]}
         return {"pareto": pareto, "hypervolume": volume}
 
+    def _running_summary(self, trials: list[TrialRecord]) -> dict[str, Any]:
+        """The trials being evaluated, and whether a runner still holds the study (else they
+        were interrupted, and a resume evaluates them again); nothing when none is running.
+        So that ``show`` of a study whose first trial is still training says so."""
+        running = [t for t in trials if t.status == "running"]
+        if not running:
+            return {}
+        active = self.directory is not None and is_held(self.directory)
+        return {
+            "running": [{"trial": t.number, "arch": t.arch, "started": t.started} for t in running],
+            "runner_active": active,
+        }
+
     def _screen_summary(self, trials: list[TrialRecord]) -> dict[str, Any] | None:
         """What the screening ranked and evaluated, and its seconds (None: no screening)."""
         if self.screening is None:
@@ -817,21 +832,6 @@ class Study:
         if self._lock_handle is not None:
             self._lock_handle.close()
             self._lock_handle = None
-
-    # ---------------------------------------------------------------- progress
-    def _progress_bar(self, budget: Budget):
-        from tqdm.auto import tqdm
-
-        total = budget.evaluations
-        return tqdm(total=total, initial=self.n_finished if total else 0, desc="search",
-                    unit="eval", dynamic_ncols=True)  # fmt: skip
-
-    def _advance(self, bar, budget: Budget) -> None:
-        if budget.evaluations is not None:
-            bar.update(self.n_finished - bar.n)
-        best = self.best
-        if best is not None:
-            bar.set_postfix(best=f"{best.objective:.4g}", refresh=False)
 
 
 def _build(config: Mapping[str, Any]) -> tuple[SearchSpace, Strategy, Evaluator]:
@@ -910,11 +910,11 @@ def _stored_trial(path: Path) -> int | None:
     """The trial number a weights file names, or None when it is missing or unreadable."""
     if not path.is_file():
         return None
-    import torch
+    from archsearch.runtime import load_checkpoint
 
     try:
-        return int(torch.load(path, map_location="cpu", weights_only=True)["trial"])
-    except Exception:  # noqa: BLE001  (a damaged file is as good as none: retrain)
+        return int(load_checkpoint(path, "weights")["trial"])
+    except (ArchsearchError, TypeError, KeyError, ValueError):  # damaged: as good as none
         return None
 
 
