@@ -26,9 +26,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _subcommand_modules() -> list[Any]:
-    from archsearch.cli import export_cmd, oneshot, plot_cmd, proxies, rules_cmd, search_cmd
+    from archsearch.cli import (
+        export_cmd,
+        oneshot,
+        plot_cmd,
+        proxies,
+        rules_cmd,
+        search_cmd,
+        to_optuna_cmd,
+    )
 
-    return [search_cmd, export_cmd, plot_cmd, rules_cmd, proxies, oneshot]
+    return [search_cmd, export_cmd, plot_cmd, rules_cmd, to_optuna_cmd, proxies, oneshot]
 
 
 def build_parser() -> argparse.ArgumentParser:
