@@ -184,13 +184,16 @@ def check_storage(url: str, study_name: str, *, overwrite: bool, study_db: Path)
         raise StudyError("--storage: an in-memory database would be lost at once; name a file")
     parent = path.parent
     if not parent.is_dir():
-        raise StudyError(f"--storage: directory {parent} does not exist")
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise StudyError(f"--storage: {parent} {what}")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise StudyError(f"--storage: cannot write in {parent}")
     if not path.exists():
         return
-    if not path.is_file() or not os.access(path, os.R_OK | os.W_OK):
-        raise StudyError(f"--storage: {path} is not a file this user can write")
+    if not path.is_file():
+        raise StudyError(f"--storage: {path} is not a file")
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise StudyError(f"--storage: cannot write {path}")
     if study_db.exists() and path.samefile(study_db):
         raise StudyError(f"--storage: {path} is the archsearch study itself")
     if path.stat().st_size == 0:
