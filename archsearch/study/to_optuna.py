@@ -60,8 +60,8 @@ from archsearch.catalog import BUILTIN
 from archsearch.errors import ArchsearchError, StudyError
 from archsearch.space.base import Choice, choice_order
 from archsearch.study.objectives import Declaration
-from archsearch.study.storage import SQLiteStorage, TrialRecord
-from archsearch.study.study import DATABASE
+from archsearch.study.storage import TrialRecord
+from archsearch.study.study import DATABASE, open_stored
 
 SCHEME = "sqlite:///"
 #: spaces never made again from their stored options: they would import a module the
@@ -96,16 +96,11 @@ def read_stored(directory: str | Path) -> StoredStudy:
     """The stored configuration, declaration and trials of the study in ``directory``."""
     directory = Path(directory)
     path = directory / DATABASE
-    if not path.is_file():
-        raise StudyError(f"no study in {directory} (expected {path})")
-    storage = SQLiteStorage(path)
-    try:
-        config = storage.get_meta("config")
-        trials = list(storage.trials())
-    finally:
-        storage.close()
+    storage, config = open_stored(directory)
+    trials = list(storage.trials())
+    storage.close()
     if not isinstance(config, Mapping):
-        raise StudyError(f"{path} holds no study configuration")
+        raise StudyError(f"{path}: the stored configuration is not a mapping")
     if config.get("objectives") is None:
         raise StudyError(f"{path}: the stored configuration declares no objectives")
     # a stored configuration holds its whole declaration, so the evaluator's defaults (the
