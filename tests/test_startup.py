@@ -19,7 +19,7 @@ from archsearch.errors import UnknownComponentError
 from archsearch.registry import _ALL, Registry, list_components
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("torch",)
+HEAVY = ("torch", "optuna")
 
 
 def _subcommands() -> list[str]:

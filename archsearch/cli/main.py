@@ -60,9 +60,12 @@ def _subcommand_modules() -> list[Any]:
         report_cmd,
         rules_cmd,
         search_cmd,
-    )  # fmt: skip
+        to_optuna_cmd,
+    )
 
-    return [search_cmd, export_cmd, plot_cmd, report_cmd, rules_cmd, proxies, oneshot]
+    return [
+        search_cmd, export_cmd, plot_cmd, report_cmd, rules_cmd, to_optuna_cmd, proxies, oneshot,
+    ]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 Choice = str | int | float | bool | None
 
 
+def choice_order(value: Choice) -> tuple[int, Any]:
+    """The sort key of choices found in data rather than declared: numbers by value, then
+    everything else by its text, so that mixed columns still sort."""
+    return (0, value) if isinstance(value, int | float) else (1, str(value))
+
+
 @dataclass(frozen=True)
 class Decision:
     """One named decision and its finite, ordered set of choices."""

@@ -32,18 +32,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
 from archsearch.errors import DataError, InvalidArchitectureError
-from archsearch.space.base import Architecture, Choice, Decision, SearchSpace
+from archsearch.space.base import Architecture, Choice, Decision, SearchSpace, choice_order
 from archsearch.space.files import CSVTable, read_table
 from archsearch.space.registry import SPACES
-
-
-def _sort_key(value: Choice) -> tuple[int, Any]:
-    return (0, value) if isinstance(value, int | float) else (1, str(value))
 
 
 @SPACES.register("table")
@@ -100,7 +95,7 @@ class TableSpace(SearchSpace):
         if isinstance(decisions, Mapping):
             choices = {label: _declared(data, label, decisions[label]) for label in labels}
         else:
-            choices = {label: sorted(set(columns[label]), key=_sort_key) for label in labels}
+            choices = {label: sorted(set(columns[label]), key=choice_order) for label in labels}
         super().__init__([Decision(label, tuple(choices[label])) for label in labels])
 
         lookup = [{v: k for k, v in enumerate(choices[label])} for label in labels]

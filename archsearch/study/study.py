@@ -258,14 +258,7 @@ class Study:
         loads the state under it and replays the strategy, ready to :meth:`optimize`.
         """
         directory = Path(directory)
-        path = directory / DATABASE
-        if not path.is_file():
-            raise StudyError(f"no study in {directory} (expected {path})")
-        storage = SQLiteStorage(path)
-        config = storage.get_meta("config")
-        if config is None:
-            storage.close()
-            raise StudyError(f"{path} holds no study configuration")
+        storage, config = open_stored(directory)
         try:
             config = expand_aliases(config)
             check_config(config)
@@ -832,6 +825,20 @@ class Study:
         if self._lock_handle is not None:
             self._lock_handle.close()
             self._lock_handle = None
+
+
+def open_stored(directory: Path) -> tuple[SQLiteStorage, Any]:
+    """The study file in ``directory`` opened read-only, and its stored configuration (as
+    stored: nothing is built from it)."""
+    path = directory / DATABASE
+    if not path.is_file():
+        raise StudyError(f"no study in {directory} (expected {path})")
+    storage = SQLiteStorage(path)
+    config = storage.get_meta("config")
+    if config is None:
+        storage.close()
+        raise StudyError(f"{path} holds no study configuration")
+    return storage, config
 
 
 def _build(config: Mapping[str, Any]) -> tuple[SearchSpace, Strategy, Evaluator]:
