@@ -223,7 +223,7 @@ def test_plot_draws_the_front_and_refuses_an_unwritable_path(nb201_csv, tmp_path
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     capsys.readouterr()
     assert main(["plot", str(out), "--to", str(tmp_path / "missing" / "f.png")]) == 2
-    assert "is not a directory" in capsys.readouterr().err
+    assert "does not exist" in capsys.readouterr().err
     assert main(["plot", str(tmp_path / "nothing"), "--to", str(png)]) == 2
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from archsearch.checks import check_output_file
 from archsearch.errors import ArchsearchError
 
 if TYPE_CHECKING:
@@ -44,9 +45,7 @@ KINDS = ("pareto", "trajectory", "importance")
 def plot_study(study: Study, to: str | Path, kind: str | None = None) -> Path:
     """Write the study's picture of ``kind`` to ``to`` (PNG, or any format matplotlib
     infers); by default the front of a multi-objective study, else the trajectory."""
-    to = Path(to)
-    if not to.parent.is_dir():
-        raise ArchsearchError(f"cannot write {to}: {to.parent} is not a directory")
+    to = check_output_file(to, "--to", make_parents=False)
     figure = draw(study, kind)
     try:
         figure.savefig(to, dpi=120)

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from archsearch.checks import check_output_file
 from archsearch.errors import ArchsearchError
 
 if TYPE_CHECKING:
@@ -53,9 +54,7 @@ th{background:#f3f5fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
 
 def write_report(study: Study, to: str | Path) -> Path:
     """Write the study's report to ``to`` (checked writable before any work is done)."""
-    to = Path(to)
-    if to.is_dir() or not to.parent.is_dir():
-        raise ArchsearchError(f"cannot write {to}: not a file in an existing directory")
+    to = check_output_file(to, "--to", make_parents=False)
     page = render(study)
     try:
         to.write_text(page, encoding="utf-8")
