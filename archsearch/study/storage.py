@@ -30,7 +30,6 @@ trial as ``strategy`` and gains the column on its first write.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
@@ -44,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from archsearch.errors import StudyError
-from archsearch.study.lock import LOCK_FILE
+from archsearch.study.lock import is_held
 
 SCHEMA_VERSION = 2
 KNOWN_VERSIONS = (1, 2)
@@ -171,22 +170,6 @@ class Storage:
 MemoryStorage = Storage
 
 
-def runner_is_active(directory: Path) -> bool:
-    """Whether a process holds the study's lock, tested without creating or changing a file:
-    a shared lock is refused while the runner holds its exclusive one."""
-    try:
-        fd = os.open(directory / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return False  # no lock file: no runner has ever held it
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)  # closing releases the shared lock at once
-    return False
-
-
 def check_study_file(path: Path) -> None:
     """Refuse, without writing anything, a file that cannot be an SQLite database."""
     try:
@@ -244,7 +227,7 @@ class SQLiteStorage(Storage):
         wal = self.path.with_name(self.path.name + "-wal")
         if not wal.exists():
             return f"file:{self.path}?mode=ro&immutable=1"
-        if self.writable or runner_is_active(self.path.parent):
+        if self.writable or is_held(self.path.parent):
             return f"file:{self.path}?mode=ro"
         copy = scratch / self.path.name
         shutil.copyfile(self.path, copy)
