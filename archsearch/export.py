@@ -88,10 +88,17 @@ def save_model(
 
 
 def load_metadata(path: str | Path) -> dict[str, Any]:
-    """The metadata stored beside an exported model's graph."""
+    """The metadata stored beside an exported model's graph; a file that is not an
+    archsearch export (random bytes, a pickle, another program's archive) is one error."""
     extra = {METADATA: ""}
-    torch.export.load(str(path), extra_files=extra)
-    return json.loads(extra[METADATA])
+    try:
+        torch.export.load(str(path), extra_files=extra)
+        metadata = json.loads(extra[METADATA])
+    except Exception as exc:  # torch raises many kinds for a foreign file; none is ours
+        raise ArchsearchError(f"{path} is not a model exported by archsearch ({exc})") from None
+    if not isinstance(metadata, dict):
+        raise ArchsearchError(f"{path} is not a model exported by archsearch (no metadata)")
+    return metadata
 
 
 def data_metadata(data: Any) -> dict[str, Any]:

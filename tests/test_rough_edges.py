@@ -3,6 +3,7 @@ exit status 2 before any work; SIGTERM says how to resume; help, version and pro
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from archsearch.cli.main import main
+from archsearch.errors import ArchsearchError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -340,3 +342,13 @@ def test_metric_and_test_columns_of_a_table_never_become_decisions(tmp_path, cap
     best = json.loads(capsys.readouterr().out)["best"]
     assert set(json.loads(best["arch"])) == {"index", "arch"}
     assert "cifar10_test" in best["values"]  # reported as a metric, not searched over
+
+
+@pytest.mark.parametrize("content", [b"\x00garbage" * 64, pickle.dumps({"a": 1})])
+def test_an_export_of_random_bytes_or_a_pickle_is_one_error(tmp_path, content):
+    from archsearch.export import load_metadata
+
+    path = tmp_path / "model.pt2"
+    path.write_bytes(content)
+    with pytest.raises(ArchsearchError, match="not a model exported by archsearch"):
+        load_metadata(path)
