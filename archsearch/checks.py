@@ -29,6 +29,11 @@ _PATH_MAX = 4096
 SEED_LIMIT = 2**63
 
 
+#: the name of the file :func:`_probe` creates and removes at once: a study directory that
+#: holds only such a file is still empty (another process may be probing it)
+PROBE_PREFIX = ".archsearch-probe-"
+
+
 def check_seed(seed: object, what: str = "seed") -> int:
     """``seed`` as an int, refused unless it is an integer in 0..2**63-1 (not a bool)."""
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
@@ -101,7 +106,7 @@ def _probe(directory: Path, flag: str, given: str | Path) -> None:
     """Create and remove a file in ``directory``: the only test that root cannot pass by
     privilege, and that a read-only mount or a virtual file system fails honestly."""
     try:
-        fd, name = tempfile.mkstemp(prefix=".archsearch-probe-", dir=directory)
+        fd, name = tempfile.mkstemp(prefix=PROBE_PREFIX, dir=directory)
     except OSError as exc:
         raise ArchsearchError(
             f"{flag} {given}: cannot write in {directory} ({exc.strerror or exc})"

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from archsearch.checks import check_output_dir, check_seed
+from archsearch.checks import PROBE_PREFIX, check_output_dir, check_seed
 from archsearch.errors import ArchsearchError, StudyError
 from archsearch.evaluate.base import EvalResult, Evaluator
 from archsearch.space.base import Architecture, SearchSpace
@@ -870,9 +870,12 @@ def _check_objective_count(strategy: Strategy, declaration: Declaration) -> None
 
 
 def _ours(name: str) -> bool:
-    """A file a runner puts in a study directory before its study exists: the lock, and the
-    temporary file the database is written to before it is linked into place."""
-    return name == LOCK_FILE or (name.startswith(f".{DATABASE}.") and name.endswith(".tmp"))
+    """A file a runner puts in a study directory before its study exists: the lock, the
+    temporary file the database is written to before it is linked into place, and the
+    writability probe of :func:`archsearch.checks.check_output_dir`."""
+    if name == LOCK_FILE or name.startswith(PROBE_PREFIX):
+        return True
+    return name.startswith(f".{DATABASE}.") and name.endswith(".tmp")
 
 
 def _check_value_names(evaluator: Evaluator, space: SearchSpace, declared: Declaration) -> None:
