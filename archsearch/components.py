@@ -21,8 +21,10 @@ from archsearch.strategy.base import STRATEGIES, Strategy
 
 
 def _split(section: Mapping[str, Any] | None, kind: str) -> tuple[str, dict[str, Any]]:
-    if not isinstance(section, Mapping) or "name" not in section:
-        raise ArchsearchError(f"study configuration needs a {kind} with a name, got {section!r}")
+    if not isinstance(section, Mapping) or not isinstance(section.get("name"), str):
+        raise ArchsearchError(
+            f"study configuration needs a {kind} with a name, got {section!r:.80}"
+        )
     options = dict(section)
     return options.pop("name"), options
 

@@ -55,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return int(args.handler(args) or 0)
     except ArchsearchError as exc:
-        print(f"archsearch: error: {exc}", file=sys.stderr)
+        # one line even when the message quotes a stored value holding line breaks
+        print(f"archsearch: error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(

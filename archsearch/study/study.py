@@ -37,7 +37,13 @@ from archsearch.strategy.base import Strategy
 from archsearch.strategy.pareto import dominates, hypervolume
 from archsearch.study.lock import LOCK_FILE, StudyLock
 from archsearch.study.objectives import Constraint, Declaration
-from archsearch.study.screening import META_KEY, Ranking, Screening, expand_aliases
+from archsearch.study.screening import (
+    META_KEY,
+    Ranking,
+    Screening,
+    check_ranking,
+    expand_aliases,
+)
 from archsearch.study.storage import SQLiteStorage, Storage, TrialRecord, dumps
 
 DATABASE = "study.db"
@@ -68,7 +74,7 @@ class Budget:
         if seconds is not None and not (
             isinstance(seconds, int | float) and math.isfinite(seconds) and seconds > 0
         ):
-            raise ArchsearchError(f"budget must be a finite number > 0 seconds, got {seconds}")
+            raise ArchsearchError(f"budget must be a finite number > 0 seconds, got {seconds!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"evaluations": self.evaluations, "seconds": self.seconds}
@@ -95,9 +101,23 @@ def check_config(config: Any) -> None:
         dumps(config)
     except (StudyError, TypeError) as exc:
         raise ArchsearchError(f"study configuration cannot be stored: {exc}") from None
+    oneshot = config.get("oneshot")
+    if oneshot is not None and not isinstance(oneshot, Mapping):
+        raise ArchsearchError(f"a oneshot section is a mapping, got {oneshot!r:.60}")
     seed = config.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise ArchsearchError(f"seed must be an integer in 0..2**63-1, got {seed!r}")
+
+
+def check_meta(storage: Storage) -> None:
+    """Refuse stored values besides the configuration that a crafted or damaged file got
+    wrong, once when it is opened, rather than wherever a command reads them."""
+    elapsed = storage.get_meta("elapsed", 0.0)
+    if isinstance(elapsed, bool) or not isinstance(elapsed, int | float) or elapsed < 0:
+        raise StudyError(f"the stored elapsed time {elapsed!r} is not a number of seconds")
+    ranking = storage.get_meta(META_KEY)
+    if ranking is not None:
+        check_ranking(ranking)
 
 
 class Study:
@@ -158,7 +178,9 @@ class Study:
             self.storage.adopt_v1_names(self.declaration.primary.name, self.declaration.reported)
         if self.storage.get_meta("config") is None:
             self.storage.set_meta("config", self.config)
-        elif self.runner:
+            return
+        check_meta(self.storage)
+        if self.runner:
             self._replay()
         else:
             self._index()
@@ -269,6 +291,7 @@ class Study:
             storage.close()
             raise StudyError(f"{path} holds no study configuration")
         try:
+            check_config(config)  # a crafted file may hold any JSON: a mapping first
             config = expand_aliases(config)
             check_config(config)
             parts = _build(config)
@@ -294,6 +317,7 @@ class Study:
             raise
         self.storage.close()
         self.storage, self._lock_handle = storage, lock
+        check_meta(storage)  # the file may have changed since it was read
         storage.adopt_v1_names(self.declaration.primary.name, self.declaration.reported)
         self._best = None
         self._replay()
