@@ -33,6 +33,14 @@ import numpy as np
 from archsearch.errors import ArchsearchError, StudyError
 from archsearch.evaluate.base import EvalResult, Evaluator
 from archsearch.space.base import Architecture, SearchSpace
+from archsearch.space.define_by_run import check_importable
+from archsearch.space.stored import (
+    DECISIONS,
+    StoredSpace,
+    decisions_from_meta,
+    decisions_from_trials,
+    decisions_to_meta,
+)
 from archsearch.strategy.base import Strategy
 from archsearch.strategy.pareto import dominates, hypervolume
 from archsearch.study.lock import LOCK_FILE, StudyLock
@@ -178,6 +186,8 @@ class Study:
             self.storage.adopt_v1_names(self.declaration.primary.name, self.declaration.reported)
         if self.storage.get_meta("config") is None:
             self.storage.set_meta("config", self.config)
+            if _stored_code(self.config.get("space")) is not None:  # readable without it
+                self.storage.set_meta(DECISIONS, decisions_to_meta(space))
             return
         check_meta(self.storage)
         if self.runner:
@@ -274,12 +284,16 @@ class Study:
         )  # fmt: skip
 
     @classmethod
-    def load(cls, directory: str | Path, *, run: bool = False) -> Study:
+    def load(cls, directory: str | Path, *, run: bool = False, build: bool = False) -> Study:
         """Reopen the study stored in ``directory``.
 
-        By default it is opened to *read* (show, export): nothing is written, not even the
-        lock file, and the strategy is not replayed. ``run=True`` (resume) takes the lock,
-        loads the state under it and replays the strategy, ready to :meth:`optimize`.
+        By default it is opened to *read* (show, report, rules): nothing is written, not even
+        the lock file, the strategy is not replayed, and no code the file names is imported:
+        a space made by a user's factory is read from its stored decisions. ``build=True``
+        (export) needs the real space, so it imports such a factory, announced on stderr,
+        when it is importable from the user's own environment (:func:`check_importable`).
+        ``run=True`` (resume) builds too, then takes the lock, loads the state under it and
+        replays the strategy, ready to :meth:`optimize`.
         """
         directory = Path(directory)
         path = directory / DATABASE
@@ -294,7 +308,7 @@ class Study:
             check_config(config)  # a crafted file may hold any JSON: a mapping first
             config = expand_aliases(config)
             check_config(config)
-            parts = _build(config)
+            parts = _build(config, _stored_space(config, storage, directory, run or build))
         except ArchsearchError:
             storage.close()
             raise
@@ -858,14 +872,49 @@ class Study:
             bar.set_postfix(best=f"{best.objective:.4g}", refresh=False)
 
 
-def _build(config: Mapping[str, Any]) -> tuple[SearchSpace, Strategy, Evaluator]:
+def _build(
+    config: Mapping[str, Any], space: SearchSpace | None = None
+) -> tuple[SearchSpace, Strategy, Evaluator]:
     from archsearch.components import build_components
 
-    parts = build_components(config)
+    parts = build_components(config, space)
     screening = Screening.from_config(config.get("screen"))
     if screening is not None:
         screening.check(parts[0])
     return parts
+
+
+def _stored_code(section: Any) -> str | None:
+    """The user code that building the space ``section`` names would import (None: none).
+    The space's class comes from archsearch's own registry, which imports nothing else."""
+    from archsearch.space.registry import SPACES
+
+    if not isinstance(section, Mapping) or not isinstance(section.get("name"), str):
+        return None  # building refuses it
+    if section["name"] not in SPACES:
+        return None
+    return SPACES.get(section["name"]).stored_code(section)
+
+
+def _stored_space(
+    config: Mapping[str, Any], storage: Storage, directory: Path, build: bool
+) -> SearchSpace | None:
+    """The space of a stored study when it must not be built from its configuration as is:
+    read from its stored decisions when only read; None (build it) otherwise, after checking
+    that the user code it names is importable here and saying that it is imported."""
+    code = _stored_code(config.get("space"))
+    if code is None:
+        return None
+    if build:
+        check_importable(code, directory)
+        print(f"archsearch: importing the space factory {code} named by the study", file=sys.stderr)
+        return None
+    stored = storage.get_meta(DECISIONS)
+    if stored is not None:
+        decisions = decisions_from_meta(stored)
+    else:  # a study stored before its decisions were
+        decisions = decisions_from_trials(t.arch_json for t in storage.trials())
+    return StoredSpace(config["space"]["name"], decisions)
 
 
 def _check_objective_count(strategy: Strategy, declaration: Declaration) -> None:
