@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import sys
 import textwrap
@@ -10,6 +11,14 @@ import textwrap
 import pytest
 
 from archsearch.cli.main import main
+from archsearch.errors import StudyError
+from archsearch.evaluate.base import EvalResult, Evaluator
+from archsearch.space import make_space
+from archsearch.strategy import make_strategy
+from archsearch.study import Budget, Study
+from archsearch.study.lock import StudyLock
+from archsearch.study.storage import SQLiteStorage
+from archsearch.study.study import DATABASE
 
 FACTORY = """
 from pathlib import Path
@@ -118,3 +127,76 @@ def test_a_stored_space_name_resolves_only_to_archsearch_components(made, capsys
     assert main(["show", str(made)]) == 2
     assert "unknown space 'crafted'" in capsys.readouterr().err
     assert not (made.parent / "crafted.imported").exists()
+
+
+class KeepsModel(Evaluator):
+    """Scores an architecture by its first choice and keeps a tiny model, as training does."""
+
+    name = "keeps-model"
+    keeps_model = True
+
+    def evaluate(self, arch, space, *, seed=0, fidelity=None, time_limit=None):
+        import torch
+
+        return EvalResult({"objective": float(seed % 97)}, model=torch.nn.Linear(1, 1))
+
+
+def _run_study(directory):
+    """A three-trial study that writes pending and best weights in ``directory``."""
+    space = make_space("nb201")
+    strategy = make_strategy("random", space, seed=0)
+    directory.mkdir(exist_ok=True)
+    lock = StudyLock(directory)
+    storage = SQLiteStorage.open(directory / DATABASE)
+    study = Study(
+        space, strategy, KeepsModel(), budget=Budget(evaluations=3), storage=storage,
+        directory=directory, lock=lock,
+    )  # fmt: skip
+    try:
+        study.optimize()
+    finally:
+        study.close()
+
+
+PLANTED = [
+    "study.lock", "study.db", "study.db-wal", "best_weights.pt", "best_weights.pending.pt",
+    f".best_weights.pt.{os.getpid()}.tmp", f".best_weights.pending.pt.{os.getpid()}.tmp",
+    f".study.db.{os.getpid()}.tmp",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", PLANTED)
+def test_writes_in_a_study_directory_never_follow_a_planted_link(tmp_path, name):
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"not yours")
+    directory = tmp_path / "study"
+    directory.mkdir()
+    (directory / name).symlink_to(outside)
+    try:
+        _run_study(directory)
+    except StudyError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert (directory / "best_weights.pt").is_file()
+    assert outside.read_bytes() == b"not yours"
+
+
+@pytest.mark.parametrize("name", ["study.lock", "study.db", "study.db-wal"])
+def test_a_command_refuses_a_planted_link_with_one_error_line(tmp_path, capsys, nb201_csv, name):
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"not yours")
+    directory = tmp_path / "study"
+    argv = [
+        "search", "--space", "nb201", "--strategy", "random", "--evaluator", "nb201-table",
+        "--table", str(nb201_csv), "--dataset", "cifar10", "--budget", "3", "--quiet",
+        "--out", str(directory),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    (directory / name).unlink(missing_ok=True)
+    (directory / name).symlink_to(outside)
+    capsys.readouterr()
+    status = main(["resume", str(directory), "--quiet"])
+    err = capsys.readouterr().err.splitlines()
+    refused = status == 2 and len(err) == 1 and err[0].startswith("archsearch: error:")
+    assert status == 0 or refused, err
+    assert outside.read_bytes() == b"not yours"

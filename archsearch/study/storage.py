@@ -243,6 +243,16 @@ def check_study_file(path: Path) -> None:
         raise StudyError(f"{path} is not an SQLite database, so not an archsearch study")
 
 
+def refuse_links(path: Path) -> None:
+    """Refuse to write a study whose database, or a journal SQLite would write beside it, is
+    a symbolic link: the write would land in whatever file the link points to."""
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm", f"{path.name}-journal"):
+        if (path.parent / name).is_symlink():
+            raise StudyError(
+                f"{path.parent / name} is a symbolic link; a study is not written through one"
+            )
+
+
 class SQLiteStorage(Storage):
     """Write-through SQLite storage; reads are served from the in-memory mirror.
 
@@ -258,6 +268,8 @@ class SQLiteStorage(Storage):
         self.writable = writable
         self._lock = threading.Lock()
         check_study_file(self.path)
+        if writable:
+            refuse_links(self.path)
         try:
             with tempfile.TemporaryDirectory(prefix="archsearch-read-") as scratch:
                 self._db = sqlite3.connect(

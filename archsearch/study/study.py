@@ -45,6 +45,7 @@ from archsearch.strategy.base import Strategy
 from archsearch.strategy.pareto import dominates, hypervolume
 from archsearch.study.lock import LOCK_FILE, StudyLock
 from archsearch.study.objectives import Constraint, Declaration
+from archsearch.study.safe_write import is_regular, write_atomically
 from archsearch.study.screening import (
     META_KEY,
     Ranking,
@@ -670,15 +671,13 @@ class Study:
             return
         import torch
 
-        path = self.directory / name
-        tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
-        arch = self.storage.trial(number).arch
-        torch.save({"trial": number, "arch": arch, "state_dict": model.state_dict()}, tmp)
-        os.replace(tmp, path)
+        stored = {"trial": number, "arch": self.storage.trial(number).arch,
+                  "state_dict": model.state_dict()}  # fmt: skip
+        write_atomically(self.directory / name, lambda handle: torch.save(stored, handle))
 
     def _promote_pending(self) -> None:
         """The best trial's result is committed: its pending weights become the best ones."""
-        if self.directory is not None and (self.directory / PENDING_WEIGHTS).exists():
+        if self.directory is not None and is_regular(self.directory / PENDING_WEIGHTS):
             os.replace(self.directory / PENDING_WEIGHTS, self.directory / BEST_WEIGHTS)
 
     def _repair_weights(self) -> None:
@@ -693,7 +692,9 @@ class Study:
         if self.directory is None or self.best is None:
             return
         pending, final = self.directory / PENDING_WEIGHTS, self.directory / BEST_WEIGHTS
-        if pending.exists():
+        if pending.is_symlink():  # planted: never read or renamed into place
+            pending.unlink()
+        elif pending.exists():
             if _stored_trial(pending) == self.best.number:
                 os.replace(pending, final)
             else:
@@ -980,8 +981,9 @@ def _check_same_study(path: Path, config: Mapping[str, Any], parts: tuple, direc
 
 
 def _stored_trial(path: Path) -> int | None:
-    """The trial number a weights file names, or None when it is missing or unreadable."""
-    if not path.is_file():
+    """The trial number a weights file names, or None when it is missing, a link (not the
+    study's own) or unreadable."""
+    if not is_regular(path):
         return None
     import torch
 
