@@ -21,8 +21,10 @@ from archsearch.strategy.base import STRATEGIES, Strategy
 
 
 def _split(section: Mapping[str, Any] | None, kind: str) -> tuple[str, dict[str, Any]]:
-    if not isinstance(section, Mapping) or "name" not in section:
-        raise ArchsearchError(f"study configuration needs a {kind} with a name, got {section!r}")
+    if not isinstance(section, Mapping) or not isinstance(section.get("name"), str):
+        raise ArchsearchError(
+            f"study configuration needs a {kind} with a name, got {section!r:.80}"
+        )
     options = dict(section)
     return options.pop("name"), options
 
@@ -44,9 +46,12 @@ def build_evaluator(section: Mapping[str, Any]) -> Evaluator:
     return _construct(EVALUATORS.get(name), "evaluator", name, **options)
 
 
-def build_components(config: Mapping[str, Any]) -> tuple[SearchSpace, Strategy, Evaluator]:
-    """Space, strategy (seeded with the study seed) and evaluator named by ``config``."""
-    space = build_space(config.get("space"))
+def build_components(
+    config: Mapping[str, Any], space: SearchSpace | None = None
+) -> tuple[SearchSpace, Strategy, Evaluator]:
+    """Space (unless given: a study read from its stored decisions), strategy (seeded with the
+    study seed) and evaluator named by ``config``."""
+    space = build_space(config.get("space")) if space is None else space
     name, options = _split(config.get("strategy"), "strategy")
     strategy = _construct(
         STRATEGIES.get(name), "strategy", name, space, seed=int(config.get("seed", 0)), **options

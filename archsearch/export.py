@@ -153,7 +153,7 @@ def train_winner(
     from archsearch.study import Study
     from archsearch.study.study import BEST_WEIGHTS
 
-    study = Study.load(directory)
+    study = Study.load(directory, build=True)
     try:
         best = study.best
         if best is None:
@@ -162,7 +162,7 @@ def train_winner(
             best = study.pick(pick)
         config = study.config
         space_config = {**config["space"], **(space_options or {})}
-        space = build_space(space_config)
+        space = build_space(space_config) if space_options else study.space
         arch = space.from_json(best.arch_json)
         weights = Path(directory) / BEST_WEIGHTS
         trained_here = recipe is None and not space_options and weights.is_file()

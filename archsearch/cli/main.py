@@ -112,8 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _sigterm_interrupts():
             return int(args.handler(args) or 0)
     except ArchsearchError as exc:
-        message = " ".join(str(exc).split("\n"))  # one line, whatever the message holds
-        print(f"archsearch: error: {message}", file=sys.stderr)
+        # one line even when the message quotes a stored value holding line breaks
+        print(f"archsearch: error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as exc:
         print(INTERRUPTED, file=sys.stderr)

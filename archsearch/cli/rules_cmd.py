@@ -117,9 +117,9 @@ def table_rows(study: Any, table: str) -> tuple[Any, Rows]:
         )
     evaluator_section["table"] = table
     space_section = dict(config["space"])
-    if "table" in space_section:
-        space_section["table"] = table
-    space = build_space(space_section)
+    space = study.space  # as the study was read: no code it names is imported
+    if "table" in space_section:  # a table made the space: remake it from this one
+        space = build_space({**space_section, "table": table})
     evaluator = build_evaluator(evaluator_section)
     evaluator.check_space(space)
     archs, vectors, feasible = [], [], []

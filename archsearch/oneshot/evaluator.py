@@ -32,6 +32,7 @@ from archsearch.oneshot.runtime import (
 from archsearch.oneshot.supernet import Path, Supernet, supernet_from_config
 from archsearch.runtime import load_checkpoint
 from archsearch.space.base import Architecture, SearchSpace
+from archsearch.study.safe_write import write_atomically
 from archsearch.training import optimizer_step
 
 CHECKPOINT_FORMAT = "archsearch-supernet-1"
@@ -273,17 +274,13 @@ def save_supernet(
     path = FilePath(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in supernet.state_dict().items()}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(
-        {
-            "format": CHECKPOINT_FORMAT,
-            "supernet": supernet.config(),
-            "state_dict": state,
-            "data": dict(data_recipe or {}),
-        },
-        tmp,
-    )
-    os.replace(tmp, path)
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT,
+        "supernet": supernet.config(),
+        "state_dict": state,
+        "data": dict(data_recipe or {}),
+    }
+    write_atomically(path, lambda handle: torch.save(checkpoint, handle))
     return path
 
 

@@ -328,6 +328,13 @@ class SearchSpace(Configurable):
         """The network for ``arch`` on inputs of shape ``(C, H, W)`` (or ``(F,)``)."""
         raise NotImplementedError(f"space {self.name!r} does not build networks")
 
+    @classmethod
+    def stored_code(cls, options: Mapping[str, Any]) -> str | None:
+        """The import string of user code that building this space from its stored
+        ``options`` would import (a define-by-run factory); None when only archsearch's own
+        code runs. A study opened to read only then reads its stored decisions instead."""
+        return None
+
     def config(self) -> dict[str, Any]:
         """What the space registry needs to construct this space again (stored in studies):
         its name and constructor arguments (:mod:`archsearch.configurable`)."""

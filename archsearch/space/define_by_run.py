@@ -55,14 +55,17 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
+from importlib.machinery import ModuleSpec
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from archsearch.errors import ArchsearchError, InvalidArchitectureError
+from archsearch.errors import ArchsearchError, InvalidArchitectureError, StudyError
 from archsearch.space.base import Architecture, Choice, Decision, SearchSpace
 from archsearch.space.registry import SPACES
 
@@ -220,6 +223,58 @@ def import_factory(path: str) -> Factory:
     return obj
 
 
+def check_importable(path: str, directory: Path) -> None:
+    """Refuse a stored factory that is not importable from the user's own environment.
+
+    The module is looked for without executing any code (not even a parent package's
+    ``__init__``), and one that lies in the study's ``directory`` is refused: a study someone
+    sent must not bring the code that opening it runs.
+    """
+    module_name = path.partition(":")[0]
+    spec = find_module(module_name) if module_name else None
+    if spec is None:
+        raise StudyError(
+            f"the study's space factory {path!r} is not importable here (no module "
+            f"{module_name!r} on the Python path); install or add the module that defines it"
+        )
+    places = [spec.origin, *(spec.submodule_search_locations or [])]
+    inside = [p for p in places if p and Path(p).resolve().is_relative_to(directory.resolve())]
+    if inside:
+        raise StudyError(
+            f"the study's space factory {path!r} would be imported from {inside[0]}, inside "
+            "the study directory; archsearch does not import code that came with a study"
+        )
+
+
+def find_module(name: str) -> ModuleSpec | None:
+    """The spec of module ``name``, found by the import system's finders without executing
+    any module (``importlib.util.find_spec`` imports a dotted name's parents)."""
+    spec: ModuleSpec | None = None
+    locations: list[str] | None = None
+    parts = name.split(".")
+    for i in range(len(parts)):
+        qualified = ".".join(parts[: i + 1])
+        loaded = sys.modules.get(qualified)
+        if loaded is not None:
+            spec = getattr(loaded, "__spec__", None) or ModuleSpec(qualified, None)
+            locations = list(getattr(loaded, "__path__", None) or []) or None
+        else:
+            spec = _ask_finders(qualified, locations)
+            locations = None if spec is None else spec.submodule_search_locations
+        if spec is None or (i < len(parts) - 1 and locations is None):
+            return None
+    return spec
+
+
+def _ask_finders(name: str, locations: list[str] | None) -> ModuleSpec | None:
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        spec = None if find is None else find(name, locations)
+        if spec is not None:
+            return spec
+    return None
+
+
 def import_path(factory: Callable[..., Any]) -> str | None:
     """``"module:qualname"`` if a new process can import ``factory`` by it, else None.
 
@@ -317,6 +372,13 @@ class DefineByRunSpace(SearchSpace):
                 f"factory {_describe(self.factory)} asks for no choice(); there is nothing "
                 f"to search"
             )
+
+    @classmethod
+    def stored_code(cls, options: Mapping[str, Any]) -> str | None:
+        factory = options.get("factory")
+        if isinstance(factory, str) and not factory.startswith(NOT_IMPORTABLE):
+            return factory
+        return None  # building refuses it before importing anything
 
     def config(self) -> dict[str, Any]:
         if self.factory_path is not None:

@@ -61,6 +61,30 @@ WARMSTART_OPTIONS = {"inner": "evolution", "inner_options": None, "proxy": "synf
 ALIASES = ("naswot", "warmstart", "tenas")
 
 
+def check_ranking(stored: Any) -> None:
+    """Refuse a stored ranking (meta ``screen_ranking``) of the wrong shape, which only a
+    crafted or damaged file holds: :meth:`Ranking.from_meta` and a study's summary read it."""
+    shape = isinstance(stored, Mapping) and {"archs", "scores", "top_k", "seconds"} <= set(stored)
+    if shape:
+        archs, scores, top_k, seconds = (stored[k] for k in ("archs", "scores", "top_k", "seconds"))
+        shape = (
+            isinstance(archs, list)
+            and all(isinstance(a, Mapping) for a in archs)
+            and isinstance(scores, list)
+            and all(s is None or _is_number(s) for s in scores)
+            and isinstance(top_k, int) and not isinstance(top_k, bool) and top_k >= 0
+            and _is_number(seconds)
+        )  # fmt: skip
+    if not shape:
+        raise ArchsearchError(
+            f"the stored screening ranking is not {{archs, scores, top_k, seconds}}: {stored!r:.60}"
+        )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class Ranking:
     """A screening's result: the ranked architectures (best first), their scores (None where

@@ -49,6 +49,9 @@ SCHEMA_VERSION = 2
 KNOWN_VERSIONS = (1, 2)
 STATUSES = ("running", "complete", "failed", "infeasible")
 _SQLITE_HEADER = b"SQLite format 3\x00"
+#: the deepest JSON nesting a stored value may have: archsearch writes at most a few levels,
+#: and a crafted file's deeper one would exhaust the recursion limit of whatever reads it
+MAX_JSON_DEPTH = 32
 
 _TRIALS = """CREATE TABLE {name} (
     number     INTEGER PRIMARY KEY,
@@ -87,6 +90,46 @@ def dumps(value: Any) -> str:
         return json.dumps(value, allow_nan=False, sort_keys=True)
     except ValueError as exc:
         raise StudyError(f"cannot store a non-finite number: {exc}") from None
+
+
+def loads(text: Any, what: str) -> Any:
+    """Strict JSON as :func:`dumps` writes it, from a file that may be crafted: text only, no
+    NaN or infinities (``1e999`` included), at most :data:`MAX_JSON_DEPTH` levels deep."""
+    if not isinstance(text, str):
+        raise StudyError(f"{what} is not JSON text but {type(text).__name__}")
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise StudyError(f"{what} is JSON nested too deeply") from None
+    except ValueError as exc:
+        raise StudyError(f"{what} is not valid JSON: {exc}") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise StudyError(f"{what} is JSON nested over {MAX_JSON_DEPTH} levels deep")
+    return value
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is not a finite number")
+    return number
+
+
+def _depth(value: Any) -> int:
+    """How deeply containers nest in ``value``, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_JSON_DEPTH:
+                children = node.values() if isinstance(node, dict) else node
+                stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 @dataclass(frozen=True)
@@ -183,6 +226,16 @@ def check_study_file(path: Path) -> None:
         raise StudyError(f"{path} is not an SQLite database, so not an archsearch study")
 
 
+def refuse_links(path: Path) -> None:
+    """Refuse to write a study whose database, or a journal SQLite would write beside it, is
+    a symbolic link: the write would land in whatever file the link points to."""
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm", f"{path.name}-journal"):
+        if (path.parent / name).is_symlink():
+            raise StudyError(
+                f"{path.parent / name} is a symbolic link; a study is not written through one"
+            )
+
+
 class SQLiteStorage(Storage):
     """Write-through SQLite storage; reads are served from the in-memory mirror.
 
@@ -198,6 +251,8 @@ class SQLiteStorage(Storage):
         self.writable = writable
         self._lock = threading.Lock()
         check_study_file(self.path)
+        if writable:
+            refuse_links(self.path)
         try:
             with tempfile.TemporaryDirectory(prefix="archsearch-read-") as scratch:
                 self._db = sqlite3.connect(
@@ -282,7 +337,9 @@ class SQLiteStorage(Storage):
 
     def _load(self) -> None:
         for key, value in self._db.execute("SELECT key, value FROM meta"):
-            self._meta[key] = json.loads(value)
+            if not isinstance(key, str):
+                raise StudyError(f"{self.path}: a meta key is {type(key).__name__}, not text")
+            self._meta[key] = loads(value, f"{self.path}: meta {key!r}")
         values_column = "value_json" if self.version >= 2 else "metrics"
         feasible = "feasible" if self.version >= 2 else "NULL"
         present = {row[1] for row in self._db.execute("PRAGMA table_info(trials)")}
@@ -290,13 +347,10 @@ class SQLiteStorage(Storage):
         columns = [c if c in present else f"'strategy' AS {c}" for c in _COLUMNS]
         query = f"SELECT {', '.join(columns)}, {values_column}, {feasible} FROM trials"
         for row in self._db.execute(query):
-            data = dict(zip(_COLUMNS, row[: len(_COLUMNS)], strict=True))
-            data["arch_json"] = json.loads(data["arch_json"])
-            data["values"] = json.loads(row[-2])
-            data["feasible"] = None if row[-1] is None else bool(row[-1])
-            if self.version == 1 and data["status"] == "complete":
-                data["feasible"] = True
-            self._trials[data["number"]] = TrialRecord(**data)
+            record = _record(row, self.version == 1, self.path)
+            if record.number in self._trials:
+                raise StudyError(f"{self.path}: trial {record.number} is stored twice")
+            self._trials[record.number] = record
 
     def adopt_v1_names(self, objective: str, reported: str | None) -> None:
         """Name a version-1 file's two numbers: the evaluator's objective and reported value.
@@ -398,6 +452,94 @@ class SQLiteStorage(Storage):
     def close(self) -> None:
         if self.writable:
             self._db.close()
+
+
+def _record(row: tuple[Any, ...], v1: bool, path: Path) -> TrialRecord:
+    """A stored trial row as a record, every field checked: a crafted or damaged file fails
+    here, once, with the field it got wrong, instead of wherever a command reads it."""
+    data = dict(zip(_COLUMNS, row[: len(_COLUMNS)], strict=True))
+    number = data["number"] = _integer(data["number"], f"{path}: a trial's number")
+    where = f"{path}: trial {number}"
+    for name in ("seed", "asked_seq"):
+        data[name] = _integer(data[name], f"{where}'s {name}")
+    if not 0 <= data["seed"] < 2**63:
+        raise StudyError(f"{where}'s seed {data['seed']} is outside 0..2**63-1")
+    data["started"] = _number(data["started"], f"{where}'s start time")
+    for name in ("objective", "reported", "fidelity", "finished"):
+        data[name] = _optional(_number, data[name], f"{where}'s {name}")
+    data["told_seq"] = _optional(_integer, data["told_seq"], f"{where}'s told_seq")
+    for name in ("arch", "error"):
+        if not isinstance(data[name], str) and (name == "arch" or data[name] is not None):
+            raise StudyError(f"{where}'s {name} is {type(data[name]).__name__}, not text")
+    _one_of(data["status"], STATUSES, f"{where}'s status")
+    _one_of(data["origin"], ORIGINS, f"{where}'s origin")
+    data["arch_json"] = _mapping(loads(data["arch_json"], f"{where}'s arch_json"), where, "arch")
+    data["values"] = _mapping(loads(row[-2], f"{where}'s values"), where, "values")
+    for name, value in data["values"].items():
+        _optional(_number, value, f"{where}'s value {name!r}")
+    feasible = row[-1]
+    if feasible not in (None, 0, 1) or isinstance(feasible, float):
+        raise StudyError(f"{where}'s feasible flag is {_short(feasible)}, not 0, 1 or NULL")
+    data["feasible"] = True if v1 and data["status"] == "complete" else _flag(feasible)
+    _check_finished(data, where)
+    return TrialRecord(**data)
+
+
+def _check_finished(data: dict[str, Any], where: str) -> None:
+    """A finished trial has its tell and finish time; a complete one its objective."""
+    if data["status"] == "running":
+        return
+    missing = [name for name in ("told_seq", "finished") if data[name] is None]
+    if data["status"] == "complete" and data["objective"] is None:
+        missing.append("objective")
+    if missing:
+        raise StudyError(f"{where} is {data['status']} but has no {', '.join(missing)}")
+
+
+def _flag(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _integer(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise StudyError(f"{what} is {_short(value)}, not an integer")
+    return value
+
+
+def _number(value: Any, what: str) -> float:
+    """``value`` itself when it is a finite number (an integer too large for a float is not)."""
+    try:
+        finite = not isinstance(value, bool) and math.isfinite(value)
+    except (TypeError, OverflowError):
+        finite = False
+    if not finite:
+        raise StudyError(f"{what} is {_short(value)}, not a finite number")
+    return value
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, cut short: a crafted file's value may be megabytes long."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+def _optional(check: Any, value: Any, what: str) -> Any:
+    return None if value is None else check(value, what)
+
+
+def _one_of(value: Any, known: tuple[str, ...], what: str) -> None:
+    if value not in known or not isinstance(value, str):
+        raise StudyError(f"{what} is {_short(value)}, not one of {', '.join(known)}")
+
+
+def _mapping(value: Any, where: str, what: str) -> dict[str, Any]:
+    """A JSON object whose values are plain numbers, strings, booleans or null."""
+    if not isinstance(value, dict):
+        raise StudyError(f"{where}'s {what} is not a JSON object")
+    bad = [key for key, item in value.items() if isinstance(item, dict | list)]
+    if bad:
+        raise StudyError(f"{where}'s {what} holds a nested value at {bad[0]!r}")
+    return value
 
 
 def _finite(values: dict[str, Any]) -> dict[str, float | None]:

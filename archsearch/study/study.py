@@ -34,12 +34,27 @@ from archsearch.checks import PROBE_PREFIX, check_output_dir, check_seed
 from archsearch.errors import ArchsearchError, StudyError
 from archsearch.evaluate.base import EvalResult, Evaluator
 from archsearch.space.base import Architecture, SearchSpace
+from archsearch.space.define_by_run import check_importable
+from archsearch.space.stored import (
+    DECISIONS,
+    StoredSpace,
+    decisions_from_meta,
+    decisions_from_trials,
+    decisions_to_meta,
+)
 from archsearch.strategy.base import Strategy
 from archsearch.strategy.pareto import dominates, hypervolume
 from archsearch.study.lock import LOCK_FILE, StudyLock, is_held
 from archsearch.study.objectives import Constraint, Declaration
 from archsearch.study.progress import Progress
-from archsearch.study.screening import META_KEY, Ranking, Screening, expand_aliases
+from archsearch.study.safe_write import is_regular, write_atomically
+from archsearch.study.screening import (
+    META_KEY,
+    Ranking,
+    Screening,
+    check_ranking,
+    expand_aliases,
+)
 from archsearch.study.storage import SQLiteStorage, Storage, TrialRecord, dumps
 
 DATABASE = "study.db"
@@ -70,7 +85,7 @@ class Budget:
         if seconds is not None and not (
             isinstance(seconds, int | float) and math.isfinite(seconds) and seconds > 0
         ):
-            raise ArchsearchError(f"budget must be a finite number > 0 seconds, got {seconds}")
+            raise ArchsearchError(f"budget must be a finite number > 0 seconds, got {seconds!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"evaluations": self.evaluations, "seconds": self.seconds}
@@ -97,7 +112,21 @@ def check_config(config: Any) -> None:
         dumps(config)
     except (StudyError, TypeError) as exc:
         raise ArchsearchError(f"study configuration cannot be stored: {exc}") from None
+    oneshot = config.get("oneshot")
+    if oneshot is not None and not isinstance(oneshot, Mapping):
+        raise ArchsearchError(f"a oneshot section is a mapping, got {oneshot!r:.60}")
     check_seed(config.get("seed", 0))
+
+
+def check_meta(storage: Storage) -> None:
+    """Refuse stored values besides the configuration that a crafted or damaged file got
+    wrong, once when it is opened, rather than wherever a command reads them."""
+    elapsed = storage.get_meta("elapsed", 0.0)
+    if isinstance(elapsed, bool) or not isinstance(elapsed, int | float) or elapsed < 0:
+        raise StudyError(f"the stored elapsed time {elapsed!r} is not a number of seconds")
+    ranking = storage.get_meta(META_KEY)
+    if ranking is not None:
+        check_ranking(ranking)
 
 
 class Study:
@@ -158,7 +187,11 @@ class Study:
             self.storage.adopt_v1_names(self.declaration.primary.name, self.declaration.reported)
         if self.storage.get_meta("config") is None:
             self.storage.set_meta("config", self.config)
-        elif self.runner:
+            if _stored_code(self.config.get("space")) is not None:  # readable without it
+                self.storage.set_meta(DECISIONS, decisions_to_meta(space))
+            return
+        check_meta(self.storage)
+        if self.runner:
             self._replay()
         else:
             self._index()
@@ -250,19 +283,24 @@ class Study:
         )  # fmt: skip
 
     @classmethod
-    def load(cls, directory: str | Path, *, run: bool = False) -> Study:
+    def load(cls, directory: str | Path, *, run: bool = False, build: bool = False) -> Study:
         """Reopen the study stored in ``directory``.
 
-        By default it is opened to *read* (show, export): nothing is written, not even the
-        lock file, and the strategy is not replayed. ``run=True`` (resume) takes the lock,
-        loads the state under it and replays the strategy, ready to :meth:`optimize`.
+        By default it is opened to *read* (show, report, rules): nothing is written, not even
+        the lock file, the strategy is not replayed, and no code the file names is imported:
+        a space made by a user's factory is read from its stored decisions. ``build=True``
+        (export) needs the real space, so it imports such a factory, announced on stderr,
+        when it is importable from the user's own environment (:func:`check_importable`).
+        ``run=True`` (resume) builds too, then takes the lock, loads the state under it and
+        replays the strategy, ready to :meth:`optimize`.
         """
         directory = Path(directory)
         storage, config = open_stored(directory)
         try:
+            check_config(config)  # a crafted file may hold any JSON: a mapping first
             config = expand_aliases(config)
             check_config(config)
-            parts = _build(config)
+            parts = _build(config, _stored_space(config, storage, directory, run or build))
         except ArchsearchError:
             storage.close()
             raise
@@ -285,6 +323,7 @@ class Study:
             raise
         self.storage.close()
         self.storage, self._lock_handle = storage, lock
+        check_meta(storage)  # the file may have changed since it was read
         storage.adopt_v1_names(self.declaration.primary.name, self.declaration.reported)
         self._best = None
         self._replay()
@@ -626,15 +665,13 @@ class Study:
             return
         import torch
 
-        path = self.directory / name
-        tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
-        arch = self.storage.trial(number).arch
-        torch.save({"trial": number, "arch": arch, "state_dict": model.state_dict()}, tmp)
-        os.replace(tmp, path)
+        stored = {"trial": number, "arch": self.storage.trial(number).arch,
+                  "state_dict": model.state_dict()}  # fmt: skip
+        write_atomically(self.directory / name, lambda handle: torch.save(stored, handle))
 
     def _promote_pending(self) -> None:
         """The best trial's result is committed: its pending weights become the best ones."""
-        if self.directory is not None and (self.directory / PENDING_WEIGHTS).exists():
+        if self.directory is not None and is_regular(self.directory / PENDING_WEIGHTS):
             os.replace(self.directory / PENDING_WEIGHTS, self.directory / BEST_WEIGHTS)
 
     def _repair_weights(self) -> None:
@@ -649,7 +686,9 @@ class Study:
         if self.directory is None or self.best is None:
             return
         pending, final = self.directory / PENDING_WEIGHTS, self.directory / BEST_WEIGHTS
-        if pending.exists():
+        if pending.is_symlink():  # planted: never read or renamed into place
+            pending.unlink()
+        elif pending.exists():
             if _stored_trial(pending) == self.best.number:
                 os.replace(pending, final)
             else:
@@ -841,14 +880,49 @@ def open_stored(directory: Path) -> tuple[SQLiteStorage, Any]:
     return storage, config
 
 
-def _build(config: Mapping[str, Any]) -> tuple[SearchSpace, Strategy, Evaluator]:
+def _build(
+    config: Mapping[str, Any], space: SearchSpace | None = None
+) -> tuple[SearchSpace, Strategy, Evaluator]:
     from archsearch.components import build_components
 
-    parts = build_components(config)
+    parts = build_components(config, space)
     screening = Screening.from_config(config.get("screen"))
     if screening is not None:
         screening.check(parts[0])
     return parts
+
+
+def _stored_code(section: Any) -> str | None:
+    """The user code that building the space ``section`` names would import (None: none).
+    The space's class comes from archsearch's own registry, which imports nothing else."""
+    from archsearch.space.registry import SPACES
+
+    if not isinstance(section, Mapping) or not isinstance(section.get("name"), str):
+        return None  # building refuses it
+    if section["name"] not in SPACES:
+        return None
+    return SPACES.get(section["name"]).stored_code(section)
+
+
+def _stored_space(
+    config: Mapping[str, Any], storage: Storage, directory: Path, build: bool
+) -> SearchSpace | None:
+    """The space of a stored study when it must not be built from its configuration as is:
+    read from its stored decisions when only read; None (build it) otherwise, after checking
+    that the user code it names is importable here and saying that it is imported."""
+    code = _stored_code(config.get("space"))
+    if code is None:
+        return None
+    if build:
+        check_importable(code, directory)
+        print(f"archsearch: importing the space factory {code} named by the study", file=sys.stderr)
+        return None
+    stored = storage.get_meta(DECISIONS)
+    if stored is not None:
+        decisions = decisions_from_meta(stored)
+    else:  # a study stored before its decisions were
+        decisions = decisions_from_trials(t.arch_json for t in storage.trials())
+    return StoredSpace(config["space"]["name"], decisions)
 
 
 def _check_objective_count(strategy: Strategy, declaration: Declaration) -> None:
@@ -917,8 +991,9 @@ def _check_same_study(path: Path, config: Mapping[str, Any], parts: tuple, direc
 
 
 def _stored_trial(path: Path) -> int | None:
-    """The trial number a weights file names, or None when it is missing or unreadable."""
-    if not path.is_file():
+    """The trial number a weights file names, or None when it is missing, a link (not the
+    study's own) or unreadable."""
+    if not is_regular(path):
         return None
     from archsearch.runtime import load_checkpoint
 
