@@ -209,7 +209,7 @@ def test_a_define_by_run_study_converts_without_importing_its_factory(
                 number=number, arch=json.dumps(arch), arch_json=arch, status="complete",
                 seed=number, asked_seq=2 * number, told_seq=2 * number + 1,
                 started=1.7e9 + number, finished=1.7e9 + number + 0.5,
-                values={"valid_accuracy": 50.0 + number}, feasible=True,
+                values={"valid_accuracy": 50.0 + number}, objective=50.0 + number, feasible=True,
             )
         )  # fmt: skip
     storage.close()

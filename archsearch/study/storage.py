@@ -473,7 +473,8 @@ def _record(row: tuple[Any, ...], v1: bool, path: Path) -> TrialRecord:
             raise StudyError(f"{where}'s {name} is {type(data[name]).__name__}, not text")
     _one_of(data["status"], STATUSES, f"{where}'s status")
     _one_of(data["origin"], ORIGINS, f"{where}'s origin")
-    data["arch_json"] = _mapping(loads(data["arch_json"], f"{where}'s arch_json"), where, "arch")
+    arch = loads(data["arch_json"], f"{where}'s arch_json")
+    data["arch_json"] = _mapping(arch, where, "arch", nested=True)
     data["values"] = _mapping(loads(row[-2], f"{where}'s values"), where, "values")
     for name, value in data["values"].items():
         _optional(_number, value, f"{where}'s value {name!r}")
@@ -532,10 +533,14 @@ def _one_of(value: Any, known: tuple[str, ...], what: str) -> None:
         raise StudyError(f"{what} is {_short(value)}, not one of {', '.join(known)}")
 
 
-def _mapping(value: Any, where: str, what: str) -> dict[str, Any]:
-    """A JSON object whose values are plain numbers, strings, booleans or null."""
+def _mapping(value: Any, where: str, what: str, *, nested: bool = False) -> dict[str, Any]:
+    """A JSON object whose values are plain numbers, strings, booleans or null; ``nested``
+    also admits lists and objects (a user space's choice may be a list of widths; the
+    space's own ``from_json`` then judges it, and :func:`loads` has bounded the depth)."""
     if not isinstance(value, dict):
         raise StudyError(f"{where}'s {what} is not a JSON object")
+    if nested:
+        return value
     bad = [key for key, item in value.items() if isinstance(item, dict | list)]
     if bad:
         raise StudyError(f"{where}'s {what} holds a nested value at {bad[0]!r}")
