@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from reference_trajectories import MODEL_BASED, reference_rows, run  # noqa: E402
+from reference_trajectories import MODEL_BASED, references, run, same  # noqa: E402
 
-ROWS = {(r["strategy"], r["dataset"], r["seed"]): r for r in reference_rows()}
 CASES = [
     ("random", "cifar10", 0), ("evolution", "cifar100", 1), ("local", "imagenet16", 2),
     ("reinforce", "cifar10", 1), ("hyperband", "cifar10", 0), ("bohb", "cifar100", 2),
@@ -21,9 +20,10 @@ CASES = [
 
 @pytest.mark.parametrize("strategy,dataset,seed", CASES)
 def test_strategy_proposes_what_the_first_release_proposed(strategy, dataset, seed, nb201_csv):
-    want = ROWS[(strategy, dataset, seed)]
+    """A model-based strategy may match the trajectory recorded on another CPU instead
+    (torch's kernels round differently there; see ``reference_trajectories.OTHER_CPUS``)."""
+    wanted = references((strategy, dataset, seed))
+    assert wanted and (strategy in MODEL_BASED or len(wanted) == 1)
     queries = 25 if strategy in MODEL_BASED else 120
     got = run(strategy, dataset, seed, queries, table=str(nb201_csv))
-    assert got["archs"] == want["archs"][:queries]
-    assert got["fidelities"] == want["fidelities"][:queries]
-    assert got["best_reported"] == want["best_reported"][:queries]
+    assert any(same(want, got, queries) for want in wanted), [w.get("cpu") for w in wanted]
