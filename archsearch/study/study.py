@@ -945,11 +945,10 @@ def _check_objective_count(strategy: Strategy, declaration: Declaration) -> None
 
 def _ours(name: str) -> bool:
     """A file a runner puts in a study directory before its study exists: the lock, the
-    temporary file the database is written to before it is linked into place, and the
-    writability probe of :func:`archsearch.checks.check_output_dir`."""
-    if name == LOCK_FILE or name.startswith(PROBE_PREFIX):
-        return True
-    return name.startswith(f".{DATABASE}.") and name.endswith(".tmp")
+    temporary file the database is written to before it is linked into place with SQLite's
+    journal beside it (``.study.db.PID.tmp-journal``), and the writability probe of
+    :func:`archsearch.checks.check_output_dir`."""
+    return name == LOCK_FILE or name.startswith((PROBE_PREFIX, f".{DATABASE}."))
 
 
 def _check_value_names(evaluator: Evaluator, space: SearchSpace, declared: Declaration) -> None:
