@@ -1,0 +1,110 @@
+"""Costs measured on the device a study runs on: latency and peak memory of a forward pass.
+
+#params and FLOPs are poor stand-ins for latency (a depthwise convolution has few FLOPs
+and runs slowly; a skip connection has none and costs a copy), so hardware-aware NAS
+measures on the target (MnasNet, ProxylessNAS, FBNet). Both measurements rely on PyTorch's
+own tools rather than hand-made timers:
+
+* latency: ``torch.utils.benchmark.Timer.adaptive_autorange`` warms up, then repeats
+  blocks of runs until the inter-quartile range is within ``threshold`` of the median (or
+  ``max_run_time`` has passed), with a fixed thread count (default 1: a latency on a
+  shared multi-core machine is only comparable at a fixed count); it synchronises CUDA
+  around each block when the model is on a GPU. The median and the inter-quartile range
+  are reported, so that the noise of each figure is stored beside it.
+* peak memory: the weights and buffers plus the most bytes the forward pass held at once,
+  from the allocation and free events of ``torch.profiler`` (``profile_memory=True``); on
+  CUDA, ``torch.cuda.max_memory_allocated`` over the pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+MB = 2**20
+
+
+@dataclass(frozen=True)
+class Latency:
+    """A measured latency: median and inter-quartile range in milliseconds, and how many
+    timed blocks the median is over."""
+
+    median_ms: float
+    iqr_ms: float
+    blocks: int
+
+
+def _input(model: torch.nn.Module, input_shape: Sequence[int], batch_size: int) -> torch.Tensor:
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    dtype = parameter.dtype if parameter is not None else torch.float32
+    return torch.zeros(batch_size, *input_shape, device=device, dtype=dtype)
+
+
+def measure_latency(
+    model: torch.nn.Module,
+    input_shape: Sequence[int],
+    *,
+    batch_size: int = 1,
+    threads: int = 1,
+    threshold: float = 0.1,
+    max_run_time: float = 2.0,
+) -> Latency:
+    """Latency of one inference forward pass (eval mode, no gradients) on a batch of
+    ``batch_size`` zero inputs of shape ``input_shape``; see the module docstring."""
+    from torch.utils.benchmark import Timer
+
+    x = _input(model, input_shape, batch_size)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            timer = Timer("model(x)", globals={"model": model, "x": x}, num_threads=threads)
+            measured = timer.adaptive_autorange(
+                threshold=threshold, min_run_time=0.01, max_run_time=max_run_time
+            )
+    finally:
+        model.train(was_training)
+    return Latency(measured.median * 1e3, measured.iqr * 1e3, len(measured.times))
+
+
+def peak_memory_mb(
+    model: torch.nn.Module, input_shape: Sequence[int], *, batch_size: int = 1
+) -> float:
+    """Megabytes of the weights and buffers plus the activations a forward pass (eval
+    mode, no gradients) holds at its peak; see the module docstring."""
+    weights = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+    x = _input(model, input_shape, batch_size)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            activations = _peak_activation_bytes(model, x)
+    finally:
+        model.train(was_training)
+    return (weights + activations) / MB
+
+
+def _peak_activation_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
+    if x.is_cuda:
+        torch.cuda.synchronize(x.device)
+        before = torch.cuda.memory_allocated(x.device)
+        torch.cuda.reset_peak_memory_stats(x.device)
+        model(x)
+        torch.cuda.synchronize(x.device)
+        return int(torch.cuda.max_memory_allocated(x.device) - before)
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as run:
+        model(x)
+    # each operator's own allocations, and the frees (``[memory]`` events), in time order
+    events = sorted(
+        (e for e in run.events() if e.self_cpu_memory_usage), key=lambda e: e.time_range.start
+    )
+    live = peak = 0
+    for event in events:
+        live += event.self_cpu_memory_usage
+        peak = max(peak, live)
+    return int(peak)
