@@ -72,6 +72,28 @@ def draw(study: Study, kind: str | None = None):  # -> matplotlib.figure.Figure
     return figure
 
 
+def importance_inputs(study: Study) -> tuple[list, list[float]]:
+    """The feasible evaluated architectures of ``study`` (each once) and their oriented
+    primary objective: what :func:`archsearch.study.importance.decision_importance` reads."""
+    from archsearch.study.rules import study_rows
+
+    archs, vectors, feasible = study_rows(study)
+    kept = [(a, v[0]) for a, v, ok in zip(archs, vectors, feasible, strict=True) if ok]
+    return [a for a, _ in kept], [v for _, v in kept]
+
+
+def importance_figure(plt, found: list, count: int, study: Study):
+    """A bar per decision of its share of the variance, ``found`` as
+    :func:`~archsearch.study.importance.decision_importance` returns it over ``count``
+    architectures."""
+    figure, ax = plt.subplots(figsize=(6, 0.35 * len(found) + 1.5))
+    ax.barh([i.decision for i in found][::-1], [i.share for i in found][::-1], color="tab:blue")
+    primary = study.declaration.primary
+    ax.set_xlabel(f"share of the variance of {primary.name} (epsilon squared)")
+    ax.set_title(f"which decisions matter: {count} feasible evaluated architectures")
+    return figure
+
+
 def _title(study: Study, done: int) -> str:
     config = study.config
     return f"{config['strategy']['name']} on {config['space']['name']}: {done} evaluated"
@@ -153,14 +175,8 @@ def _duration(trial) -> float:
 
 def _importance(plt, study: Study):
     from archsearch.study.importance import decision_importance
-    from archsearch.study.rules import study_rows
 
-    archs, vectors, feasible = study_rows(study)
-    kept = [(a, v[0]) for a, v, ok in zip(archs, vectors, feasible, strict=True) if ok]
-    found = decision_importance(study.space, [a for a, _ in kept], [v for _, v in kept])
-    figure, ax = plt.subplots(figsize=(6, 0.35 * len(found) + 1.5))
-    ax.barh([i.decision for i in found][::-1], [i.share for i in found][::-1], color="tab:blue")
-    primary = study.declaration.primary
-    ax.set_xlabel(f"share of the variance of {primary.name} (epsilon squared)")
-    ax.set_title(f"which decisions matter: {len(kept)} feasible evaluated architectures")
-    return figure
+    archs, scores = importance_inputs(study)
+    return importance_figure(
+        plt, decision_importance(study.space, archs, scores), len(archs), study
+    )

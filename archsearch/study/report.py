@@ -171,13 +171,12 @@ def _top(study: Study, done: Sequence[Any]) -> str:
 
 def _importance(study: Study) -> str:
     from archsearch.study.importance import decision_importance
-    from archsearch.study.rules import study_rows
+    from archsearch.study.plot import _pyplot, importance_figure, importance_inputs
 
-    archs, vectors, feasible = study_rows(study)
-    kept = [(a, v[0]) for a, v, ok in zip(archs, vectors, feasible, strict=True) if ok]
-    if len(kept) < 3:
+    archs, scores = importance_inputs(study)
+    if len(archs) < 3:
         return "<p>Too few feasible evaluations to estimate it (3 at least).</p>"
-    found = decision_importance(study.space, [a for a, _ in kept], [v for _, v in kept])
+    found = decision_importance(study.space, archs, scores)
     primary = study.declaration.primary
     rows = [
         [i.decision, i.share, str(i.best_choice), primary.oriented(i.best_mean), i.best_count]
@@ -193,22 +192,29 @@ def _importance(study: Study) -> str:
         ["decision", "share", "best choice", f"mean {primary.name} with it", "architectures"],
         rows,
     )
-    return _figure(study, "importance") + note + table
+    figure = importance_figure(_pyplot(), found, len(archs), study)
+    figure.tight_layout()
+    return _svg(figure) + note + table
 
 
 def _rules(study: Study) -> str:
-    from archsearch.study.rules import learn_rules, study_rows, top_mask
+    from archsearch.study.rules import DEFAULT_TOP, learn_rules, study_rows, top_mask
 
     archs, vectors, feasible = study_rows(study)
-    top = top_mask(vectors, 0.2, feasible)
+    top = top_mask(vectors, DEFAULT_TOP, feasible)
     if top.sum() < 2:
         return "<p>Too few evaluations to learn rules from.</p>"
     ruleset = learn_rules(study.space, archs, top)
     if not ruleset.rules:
-        return "<p>No rule holds on the evidence (the top 20% share no short description).</p>"
+        return (
+            f"<p>No rule holds on the evidence (the top {DEFAULT_TOP:.0%} share no short "
+            "description).</p>"
+        )
     return (
-        "<p class=muted>Where the top 20% of the evaluated architectures live (the same "
-        "rules as <code>archsearch rules</code>).</p><pre>" + _e(ruleset.format()) + "</pre>"
+        f"<p class=muted>Where the top {DEFAULT_TOP:.0%} of the evaluated architectures live "
+        "(the same rules as <code>archsearch rules</code>).</p><pre>"
+        + _e(ruleset.format())
+        + "</pre>"
     )
 
 
@@ -294,10 +300,16 @@ def cell_svg(edges: Iterable[tuple[int, int, str]]) -> str:
 
 
 def _figure(study: Study, kind: str) -> str:
-    """A matplotlib figure of the study inline as SVG (its XML prologue dropped)."""
-    from archsearch.study.plot import _pyplot, draw
+    """The study's matplotlib figure of ``kind`` inline as SVG."""
+    from archsearch.study.plot import draw
 
-    figure = draw(study, kind)
+    return _svg(draw(study, kind))
+
+
+def _svg(figure) -> str:
+    """``figure`` as inline SVG (its XML prologue dropped); the figure is closed."""
+    from archsearch.study.plot import _pyplot
+
     buffer = io.StringIO()
     try:
         figure.savefig(buffer, format="svg")

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from archsearch.checks import SEED_LIMIT
 from archsearch.errors import StudyError
 from archsearch.study.lock import is_held
 
@@ -462,7 +463,7 @@ def _record(row: tuple[Any, ...], v1: bool, path: Path) -> TrialRecord:
     where = f"{path}: trial {number}"
     for name in ("seed", "asked_seq"):
         data[name] = _integer(data[name], f"{where}'s {name}")
-    if not 0 <= data["seed"] < 2**63:
+    if not 0 <= data["seed"] < SEED_LIMIT:
         raise StudyError(f"{where}'s seed {data['seed']} is outside 0..2**63-1")
     data["started"] = _number(data["started"], f"{where}'s start time")
     for name in ("objective", "reported", "fidelity", "finished"):
