@@ -23,6 +23,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "nb201-table": "archsearch.evaluate.tabular:NB201TableEvaluator",
         "predictor": "archsearch.evaluate.predictor:PredictorEvaluator",
         "proxy": "archsearch.evaluate.proxy:ProxyEvaluator",
+        "sleep": "archsearch.evaluate.synthetic:SleepEvaluator",
         "supernet": "archsearch.oneshot.evaluator:SupernetEvaluator",
         "table": "archsearch.evaluate.table:TableEvaluator",
         "train": "archsearch.evaluate.train:TrainingEvaluator",

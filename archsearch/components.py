@@ -13,37 +13,12 @@ import archsearch.predict  # noqa: F401
 import archsearch.proxies  # noqa: F401
 import archsearch.space  # noqa: F401
 import archsearch.strategy  # noqa: F401
-from archsearch.errors import ArchsearchError
-from archsearch.evaluate.base import EVALUATORS, Evaluator
+from archsearch.build import _construct, _split, build_evaluator, build_space
+from archsearch.evaluate.base import Evaluator
 from archsearch.space.base import SearchSpace
-from archsearch.space.registry import SPACES
 from archsearch.strategy.base import STRATEGIES, Strategy
 
-
-def _split(section: Mapping[str, Any] | None, kind: str) -> tuple[str, dict[str, Any]]:
-    if not isinstance(section, Mapping) or not isinstance(section.get("name"), str):
-        raise ArchsearchError(
-            f"study configuration needs a {kind} with a name, got {section!r:.80}"
-        )
-    options = dict(section)
-    return options.pop("name"), options
-
-
-def _construct(factory: Any, kind: str, name: str, /, *args: Any, **options: Any) -> Any:
-    try:
-        return factory(*args, **options)
-    except TypeError as exc:
-        raise ArchsearchError(f"bad options for {kind} {name!r}: {exc}") from None
-
-
-def build_space(section: Mapping[str, Any]) -> SearchSpace:
-    name, options = _split(section, "space")
-    return _construct(SPACES.get(name), "space", name, **options)
-
-
-def build_evaluator(section: Mapping[str, Any]) -> Evaluator:
-    name, options = _split(section, "evaluator")
-    return _construct(EVALUATORS.get(name), "evaluator", name, **options)
+__all__ = ["build_components", "build_evaluator", "build_space"]
 
 
 def build_components(

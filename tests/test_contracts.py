@@ -457,6 +457,7 @@ def evaluator_cases(directory: Path) -> dict:
         "supernet": lambda: supernet_case(directory),
         "proxy": lambda: ({"name": "proxy", "proxy": "params", **TINY_INPUTS}, TINY_NB201),
         "cost": lambda: ({"name": "cost", "input_shape": [3, 8, 8]}, TINY_NB201),
+        "sleep": lambda: ({"name": "sleep", "seconds": 0.001}, TINY_NB201),
         # the benchmark's own network: the table reports its costs, and the cost part must
         # agree with them (on a smaller network the two parts would clash on params)
         "composite": lambda: (

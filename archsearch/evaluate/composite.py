@@ -158,7 +158,7 @@ def _part(i: int, item: Mapping[str, Any] | Evaluator) -> Evaluator:
             f"evaluator composite, part {i}: expected an evaluator configuration with a "
             f"name, got {item!r}"
         )
-    from archsearch.components import build_evaluator
+    from archsearch.build import build_evaluator
 
     try:
         return build_evaluator(item)

@@ -25,7 +25,9 @@ number per trial plus a ``metrics`` JSON; 2 stores every named value in ``value_
 the reported value so that SQL tools can sort trials. A version-1 file is read as is and
 migrated, in one transaction, on its first write. The ``origin`` column (who chose the
 architecture, see :data:`ORIGINS`) came within version 2: a file without it reads every
-trial as ``strategy`` and gains the column on its first write.
+trial as ``strategy`` and gains the column on its first write; so did ``attempts`` (how many
+times the trial's evaluation was started: a retry after a worker died, or a resume of an
+interrupted trial, counts one more), read as 1 from a file without it.
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ _TRIALS = """CREATE TABLE {name} (
     started    REAL NOT NULL,
     finished   REAL,
     error      TEXT,
-    origin     TEXT NOT NULL DEFAULT 'strategy'
+    origin     TEXT NOT NULL DEFAULT 'strategy',
+    attempts   INTEGER NOT NULL DEFAULT 1
 )"""
 _SCHEMA = "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n" + _TRIALS.format(
     name="trials"
@@ -78,8 +81,11 @@ _SCHEMA = "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n" + _
 
 _COLUMNS = (
     "number", "arch", "arch_json", "status", "seed", "asked_seq", "started", "objective",
-    "reported", "fidelity", "told_seq", "finished", "error", "origin",
+    "reported", "fidelity", "told_seq", "finished", "error", "origin", "attempts",
 )  # fmt: skip
+#: columns added within schema 2, and the value a file without them reads for every trial
+_ADDED = {"origin": ("TEXT NOT NULL DEFAULT 'strategy'", "'strategy'"),
+          "attempts": ("INTEGER NOT NULL DEFAULT 1", "1")}  # fmt: skip
 #: who chose a trial's architecture: the study's strategy, a screening step, or a one-shot
 #: method (its derived architecture); only ``strategy`` trials are asked of the strategy
 ORIGINS = ("strategy", "screen", "oneshot")
@@ -158,6 +164,7 @@ class TrialRecord:
     finished: float | None = None
     error: str | None = None
     origin: str = "strategy"
+    attempts: int = 1
 
     @property
     def duration(self) -> float | None:
@@ -193,6 +200,10 @@ class Storage:
         self._trials[number] = record
         self._sorted = None
         return record
+
+    def update_trial(self, number: int, **fields: Any) -> TrialRecord:
+        """Change fields of a trial that goes on running (its ``attempts`` on a restart)."""
+        return self.finish_trial(number, **fields)
 
     def trial(self, number: int) -> TrialRecord:
         return self._trials[number]
@@ -344,8 +355,8 @@ class SQLiteStorage(Storage):
         values_column = "value_json" if self.version >= 2 else "metrics"
         feasible = "feasible" if self.version >= 2 else "NULL"
         present = {row[1] for row in self._db.execute("PRAGMA table_info(trials)")}
-        self._has_origin = "origin" in present
-        columns = [c if c in present else f"'strategy' AS {c}" for c in _COLUMNS]
+        self._missing = [c for c in _ADDED if c not in present]
+        columns = [c if c in present else f"{_ADDED[c][1]} AS {c}" for c in _COLUMNS]
         query = f"SELECT {', '.join(columns)}, {values_column}, {feasible} FROM trials"
         for row in self._db.execute(query):
             record = _record(row, self.version == 1, self.path)
@@ -373,12 +384,13 @@ class SQLiteStorage(Storage):
     def _migrate(self) -> None:
         """Rewrite a version-1 file as version 2, in one transaction, on the first write."""
         if self.version == SCHEMA_VERSION:
-            if not self._has_origin:  # a version-2 file written before trials had an origin
+            if self._missing:  # a version-2 file written before these columns existed
                 with self._db:
-                    self._db.execute(
-                        "ALTER TABLE trials ADD COLUMN origin TEXT NOT NULL DEFAULT 'strategy'"
-                    )
-                self._has_origin = True
+                    for column in self._missing:
+                        self._db.execute(
+                            f"ALTER TABLE trials ADD COLUMN {column} {_ADDED[column][0]}"
+                        )
+                self._missing = []
             return
         db = self._db
         db.isolation_level = None  # explicit BEGIN/COMMIT: DDL and DML in one transaction
@@ -396,7 +408,7 @@ class SQLiteStorage(Storage):
             raise
         finally:
             db.isolation_level = ""
-        self._has_origin = True
+        self._missing = []
         print(
             f"archsearch: migrated {self.path} from schema 1 to schema {SCHEMA_VERSION}",
             file=sys.stderr,
@@ -419,7 +431,7 @@ class SQLiteStorage(Storage):
                 record.number, record.arch, dumps(record.arch_json), record.status, record.seed,
                 record.asked_seq, record.started, record.objective, record.reported,
                 record.fidelity, record.told_seq, record.finished, record.error, record.origin,
-                dumps(_finite(record.values)),
+                record.attempts, dumps(_finite(record.values)),
                 None if record.feasible is None else int(record.feasible),
             ),
         )  # fmt: skip
@@ -441,11 +453,11 @@ class SQLiteStorage(Storage):
         record = replace(self._trials[number], **fields)
         self._write(
             "UPDATE trials SET status=?, objective=?, reported=?, value_json=?, feasible=?,"
-            " told_seq=?, finished=?, error=? WHERE number=?",
+            " told_seq=?, finished=?, error=?, attempts=? WHERE number=?",
             (
                 record.status, record.objective, record.reported, dumps(_finite(record.values)),
                 None if record.feasible is None else int(record.feasible), record.told_seq,
-                record.finished, record.error, number,
+                record.finished, record.error, record.attempts, number,
             ),
         )  # fmt: skip
         return super().finish_trial(number, **fields)
@@ -461,8 +473,10 @@ def _record(row: tuple[Any, ...], v1: bool, path: Path) -> TrialRecord:
     data = dict(zip(_COLUMNS, row[: len(_COLUMNS)], strict=True))
     number = data["number"] = _integer(data["number"], f"{path}: a trial's number")
     where = f"{path}: trial {number}"
-    for name in ("seed", "asked_seq"):
+    for name in ("seed", "asked_seq", "attempts"):
         data[name] = _integer(data[name], f"{where}'s {name}")
+    if data["attempts"] < 1:
+        raise StudyError(f"{where}'s attempts {data['attempts']} is not a count >= 1")
     if not 0 <= data["seed"] < SEED_LIMIT:
         raise StudyError(f"{where}'s seed {data['seed']} is outside 0..2**63-1")
     data["started"] = _number(data["started"], f"{where}'s start time")

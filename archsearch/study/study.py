@@ -21,7 +21,6 @@ import math
 import os
 import sys
 import time
-import traceback
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -33,6 +32,8 @@ import numpy as np
 from archsearch.checks import PROBE_PREFIX, check_output_dir, check_seed
 from archsearch.errors import ArchsearchError, StudyError
 from archsearch.evaluate.base import EvalResult, Evaluator
+from archsearch.parallel import Backend, Execution
+from archsearch.parallel.jobs import evaluate
 from archsearch.space.base import Architecture, SearchSpace
 from archsearch.space.define_by_run import check_importable
 from archsearch.space.stored import (
@@ -400,8 +401,15 @@ class Study:
         *,
         progress: bool | str = False,
         callbacks: list[Callable[[Study, TrialRecord], None]] | None = None,
+        execution: Execution | None = None,
+        backend: Backend | None = None,
     ) -> TrialRecord | None:
         """Run until the budget is spent; returns the best trial.
+
+        ``execution`` (:class:`archsearch.parallel.Execution`) evaluates several trials at
+        once on worker processes or Ray, with retries and a trial timeout; the default
+        evaluates one at a time in this process. ``backend`` gives a started backend
+        instead (a :class:`~archsearch.parallel.simulated.SimulatedBackend`, say).
 
         ``progress``: ``True`` shows a bar on a terminal and log lines elsewhere, ``"bar"``
         or ``"log"`` force one (:mod:`archsearch.study.progress`), ``False`` shows nothing.
@@ -423,15 +431,26 @@ class Study:
             if not self.exhausted(budget) and self._screen_queue is None:
                 self._screen()  # its cost counts in the elapsed time, as the search's does
                 self.storage.set_meta("elapsed", base + time.perf_counter() - started)
-            while not self.exhausted(budget):
-                spent = base + time.perf_counter() - started
-                limit = None if budget.seconds is None else max(budget.seconds - spent, 0.0)
-                trial = self._step(limit)
+
+            def finished(trial: TrialRecord) -> None:
                 self.storage.set_meta("elapsed", base + time.perf_counter() - started)
                 for callback in callbacks or []:
                     callback(self, trial)
                 if bar is not None:
                     bar.update()
+
+            def seconds_left() -> float | None:
+                spent = base + time.perf_counter() - started
+                return None if budget.seconds is None else max(budget.seconds - spent, 0.0)
+
+            execution = execution or Execution()
+            if backend is None and execution.in_process:
+                while not self.exhausted(budget):
+                    finished(self._step(seconds_left()))
+            else:
+                from archsearch.study.scheduler import Scheduler
+
+                Scheduler(self, execution, backend).run(budget, seconds_left, finished)
         finally:
             if bar is not None:
                 bar.close()
@@ -476,29 +495,52 @@ class Study:
     def _step(
         self, time_limit: float | None = None, given: tuple[Architecture, str] | None = None
     ) -> TrialRecord:
+        started = self._start_trial(given)
+        if isinstance(started, TrialRecord):  # a given architecture the constraints refused
+            return started
+        trial, arch = started
+        result, error = self._evaluate(arch, trial, time_limit)
+        return self._finish_trial(trial, arch, result, error)
+
+    def _start_trial(
+        self, given: tuple[Architecture, str] | None = None
+    ) -> tuple[TrialRecord, Architecture] | TrialRecord:
+        """The next trial to evaluate, stored as running: an interrupted one first (one more
+        attempt), else the next candidate the constraints admit, the refused ones recorded
+        on the way. A ``given`` architecture the constraints refuse is returned as its
+        record, to evaluate nothing."""
         if self._screen_queue is None:
             self._screen()
         if self._pending and given is None:  # a killed runner left it running: evaluate again
             trial = self._pending.pop(0)
-            arch = self.space.from_json(trial.arch_json)
+            trial = self.storage.update_trial(trial.number, attempts=trial.attempts + 1)
+            return trial, self.space.from_json(trial.arch_json)
+        for _ in range(MAX_REJECTIONS):
+            arch, fidelity, origin = self._next_candidate(given)
+            broken = self._broken_before_evaluation(arch)
+            if not broken:
+                break
+            record = self._record_rejection(arch, fidelity, origin, broken)
+            if given is not None:
+                return record
         else:
-            for _ in range(MAX_REJECTIONS):
-                arch, fidelity, origin = self._next_candidate(given)
-                broken = self._broken_before_evaluation(arch)
-                if not broken:
-                    break
-                record = self._record_rejection(arch, fidelity, origin, broken)
-                if given is not None:
-                    return record
-            else:
-                raise ArchsearchError(
-                    f"{MAX_REJECTIONS} proposals in a row break the constraints "
-                    f"({', '.join(map(str, self.declaration.constraints))}) and none was "
-                    "evaluated: the constraints may admit no architecture of the space"
-                )
-            trial = self._new_trial(arch, fidelity, origin, status="running")
-            self.storage.add_trial(trial)
-        result, error = self._evaluate(arch, trial, time_limit)
+            raise ArchsearchError(
+                f"{MAX_REJECTIONS} proposals in a row break the constraints "
+                f"({', '.join(map(str, self.declaration.constraints))}) and none was "
+                "evaluated: the constraints may admit no architecture of the space"
+            )
+        trial = self._new_trial(arch, fidelity, origin, status="running")
+        self.storage.add_trial(trial)
+        return trial, arch
+
+    def _finish_trial(
+        self,
+        trial: TrialRecord,
+        arch: Architecture,
+        result: EvalResult | None,
+        error: str | None,
+    ) -> TrialRecord:
+        """Commit an evaluation's outcome, tell the strategy, keep the best and the front."""
         fields = self._outcome(result, error)
         new_best = self._would_be_best(fields)
         model = None if result is None else result.model
@@ -611,16 +653,10 @@ class Study:
     def _evaluate(
         self, arch: Architecture, trial: TrialRecord, time_limit: float | None = None
     ) -> tuple[EvalResult | None, str | None]:
-        try:
-            result = self.evaluator.evaluate(
-                arch, self.space, seed=trial.seed, fidelity=trial.fidelity, time_limit=time_limit
-            )
-        except ArchsearchError:
-            raise  # bad configuration, not a bad architecture: stop the study
-        except Exception as exc:  # noqa: BLE001  (any failure of one candidate is recorded)
-            detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            return None, detail
-        return result, None
+        return evaluate(
+            self.evaluator, self.space, arch, seed=trial.seed, fidelity=trial.fidelity,
+            time_limit=time_limit,
+        )  # fmt: skip
 
     def _next_seq(self) -> int:
         self._seq += 1
