@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from archsearch.checks import check_output_dir
-from archsearch.cli.types import seed
+from archsearch.cli.types import non_negative, positive_int, seed
 from archsearch.errors import ArchsearchError
 
 # Flags that are shortcuts for evaluator options; each is passed only to evaluators that
@@ -123,22 +123,83 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_options(search, "screen", help="screening evaluator option, e.g. data=fashion-mnist")
     search.add_argument("--json", action="store_true", help="print the result as JSON")
     search.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    _add_execution(search, resume=False)
     search.set_defaults(handler=run_search)
 
     resume = subparsers.add_parser("resume", help="continue a stopped study")
     resume.add_argument("directory")
     resume.add_argument("--json", action="store_true")
     resume.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    _add_execution(resume, resume=True)
     resume.set_defaults(handler=run_resume)
 
     show = subparsers.add_parser("show", help="summary, best architecture and trajectory")
     show.add_argument("directory")
     show.add_argument("--json", action="store_true")
+    show.add_argument(
+        "--trials", action="store_true",
+        help="every trial: number, architecture, status, values and attempts",
+    )  # fmt: skip
     show.set_defaults(handler=run_show)
 
     listing = subparsers.add_parser("list", help="registered components")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=run_list)
+
+
+def _add_execution(parser: argparse.ArgumentParser, *, resume: bool) -> None:
+    """How the trials run: workers, backend, resources and faults (not part of the study:
+    a resume keeps the stored settings of the last run unless a flag changes one)."""
+    kept = " (default: as the study last ran)" if resume else ""
+    group = parser.add_argument_group("parallel evaluation" + kept)
+    group.add_argument(
+        "--workers", type=positive_int, default=None,
+        help="trials evaluated at once, asynchronously (default 1: in this process)",
+    )  # fmt: skip
+    group.add_argument(
+        "--ray", nargs="?", const="auto", metavar="ADDRESS",
+        help="run trials as Ray tasks: on the cluster at ADDRESS, or with no ADDRESS ('auto') "
+        "on the cluster this machine belongs to, else a local Ray started here",
+    )  # fmt: skip
+    group.add_argument(
+        "--cpus-per-trial", dest="cpus_per_trial", type=non_negative, metavar="N",
+        help="CPUs one trial uses: Ray's task resource; worker processes cap their BLAS/OpenMP"
+        " threads to it",
+    )  # fmt: skip
+    group.add_argument(
+        "--gpus-per-trial", dest="gpus_per_trial", type=non_negative, metavar="N",
+        help="GPUs one trial uses (Ray may share one fractionally; worker processes get whole"
+        " GPUs each through CUDA_VISIBLE_DEVICES)",
+    )  # fmt: skip
+    group.add_argument(
+        "--retries", type=int, default=None,
+        help="times a trial whose worker died is started again before it is recorded as "
+        "failed (default 2)",
+    )  # fmt: skip
+    group.add_argument(
+        "--trial-timeout", dest="trial_timeout", type=non_negative, metavar="SECONDS",
+        help="cancel a trial that runs longer and record it as failed (runs trials in a "
+        "worker process even with one worker)",
+    )  # fmt: skip
+    group.add_argument(
+        "--on-interrupt", dest="on_interrupt", choices=["cancel", "wait"], default=None,
+        help="at Ctrl-C or SIGTERM: cancel the running trials (a resume runs them again) or "
+        "wait for them and record them (default cancel)",
+    )  # fmt: skip
+
+
+EXECUTION_FLAGS = (
+    "workers", "ray", "cpus_per_trial", "gpus_per_trial", "retries", "trial_timeout",
+    "on_interrupt",
+)  # fmt: skip
+
+
+def execution_from(args: argparse.Namespace, stored: Any = None) -> Any:
+    """The run's :class:`~archsearch.parallel.Execution`: the stored one (a resume's) with
+    the flags given on this command line."""
+    from archsearch.parallel import Execution
+
+    return Execution.from_dict(stored, **{name: getattr(args, name) for name in EXECUTION_FLAGS})
 
 
 def names(kind: str) -> str:
@@ -274,7 +335,10 @@ def _screen_section(args: argparse.Namespace, evaluators: Any) -> dict[str, Any]
 def _finish(study: Any, args: argparse.Namespace) -> int:
     from archsearch.cli.main import print_json
 
-    study.optimize(progress=progress_mode(args))
+    execution = execution_from(args, study.storage.get_meta("execution"))
+    if not study.exhausted():
+        study.storage.set_meta("execution", execution.to_dict())
+    study.optimize(progress=progress_mode(args), execution=execution)
     summary = study.summary()
     if args.json:
         print_json(summary)
@@ -294,6 +358,7 @@ def run_search(args: argparse.Namespace) -> int:
     from archsearch.study import Study
 
     out = check_output_dir(args.out, "--out")  # before the components load data
+    execution_from(args)  # bad settings are refused before anything is written
     config = build_config(args)
     study = Study.from_config(config, out)
     return _finish(study, args)
@@ -319,6 +384,8 @@ def run_show(args: argparse.Namespace) -> int:
     study = Study.load(args.directory)
     summary = study.summary()
     summary["trajectory"] = study.trajectory()
+    if args.trials:
+        summary["trials"] = study.trial_rows()
     if "oneshot" in study.config:  # the one-shot method, its training and epoch records
         from archsearch.oneshot.run import describe
 
@@ -338,6 +405,8 @@ def run_show(args: argparse.Namespace) -> int:
                 f"{row['evaluations']:>6} {_num(row['objective']):>10} "
                 f"{_num(row['best_objective']):>10} {_num(row['best_reported']):>10}"
             )
+        if args.trials:
+            print(format_trials(summary["trials"], summary["objective"]))
     study.close()
     return 0
 
@@ -429,6 +498,18 @@ def _running_lines(summary: dict[str, Any]) -> list[str]:
     if lines and summary["n_evaluations"] == 0:
         lines.append("           none has finished yet")
     return lines
+
+
+def format_trials(rows: list[dict[str, Any]], objective: str) -> str:
+    """Every trial, one line each: number, status, attempts, the objective, architecture."""
+    lines = [f"\ntrials:\n{'trial':>6} {'status':<10} {'attempts':>8} {objective:>12}  arch"]
+    for row in rows:
+        value = row["values"].get(objective)
+        lines.append(
+            f"{row['number']:>6} {row['status']:<10} {row['attempts']:>8} {_num(value):>12}  "
+            f"{row['arch']}" + (f"\n{'':>6} error: {row['error']}" if row.get("error") else "")
+        )
+    return "\n".join(lines)
 
 
 def _bound(constraint: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ argparse turns the :class:`argparse.ArgumentTypeError` these raise into
 from __future__ import annotations
 
 import argparse
+import math
 
 from archsearch.checks import check_seed
 from archsearch.errors import ArchsearchError
@@ -40,3 +41,26 @@ def valid_size(text: str) -> int | float:
     raise argparse.ArgumentTypeError(
         f"a validation count is an integer >= 1 and a fraction is in (0, 1), got {text}"
     )
+
+
+def positive_int(text: str) -> int:
+    """A count >= 1 (``--workers``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative(text: str) -> float:
+    """A finite number >= 0 (``--cpus-per-trial``, ``--trial-timeout``): a whole one is
+    returned as an int, so that it reads back as written."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return int(value) if value.is_integer() else value

@@ -821,6 +821,24 @@ class Study:
             })  # fmt: skip
         return rows
 
+    def trial_rows(self) -> list[dict[str, Any]]:
+        """Every trial as ``show --trials`` prints it, the running ones included (a reader
+        sees the last committed state while the study runs)."""
+        return [
+            {
+                "number": t.number,
+                "arch": t.arch,
+                "status": t.status,
+                "values": t.values,
+                "attempts": t.attempts,
+                "origin": t.origin,
+                "started": t.started,
+                "finished": t.finished,
+                "error": t.error,
+            }
+            for t in self.storage.trials()
+        ]
+
     def summary(self) -> dict[str, Any]:
         """A JSON-ready description of the study and its result."""
         best = self.best
