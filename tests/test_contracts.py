@@ -29,6 +29,7 @@ from archsearch.components import build_components, build_evaluator, build_space
 from archsearch.errors import ArchsearchError
 from archsearch.strategy import STRATEGIES, make_strategy
 from archsearch.study import Study
+from archsearch.tables import load_nb201_table
 
 NB201_CSV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nb201" / "nb201.csv"
 TINY_NB201 = {"name": "nb201", "channels": 2, "cells_per_stage": 1}
@@ -196,6 +197,31 @@ def test_parallel_asks_are_distinct_members_and_any_tell_is_accepted(name, setti
     best = strategy.best  # a failed or infeasible result is never the best
     assert best is not None and best.values is not None and best.feasible
     assert best.arch in good
+
+
+@pytest.mark.parametrize("name", builtin("strategy"))
+def test_eight_asks_after_a_warm_start_are_distinct_and_pending_until_told(name, nb201_csv):
+    """The "Parallel asks" and "Pending proposals" contracts with a fitted model: after a warm
+    start of 20 told cells (never proposed, so never pending) a batch of 8 asks before any
+    tell is 8 distinct members, each pending until its tell."""
+    table = load_nb201_table(nb201_csv)
+    space, valid = table.space, table.column("cifar10_valid")
+    strategy = new_strategy(name, space, seed=0)
+    rng = np.random.default_rng(20)
+    warm = list(dict.fromkeys(space.sample(rng) for _ in range(25)))[:20]
+    for arch in warm:
+        strategy.tell(arch, (float(valid[space.index(arch)]),))
+    assert len(warm) == 20 and strategy.pending == []
+    batch = [strategy.propose() for _ in range(8)]
+    archs = [arch for arch, _ in batch]
+    assert len(set(archs)) == 8, f"{name} repeats itself in a batch: {archs}"
+    assert not set(archs) & set(warm), f"{name} proposes what it was told"
+    for arch in archs:
+        assert space.validate(arch) == arch
+    assert strategy.pending == archs
+    for arch, fidelity in reversed(batch):
+        strategy.tell(arch, (float(valid[space.index(arch)]),), fidelity=fidelity)
+    assert strategy.pending == []
 
 
 @pytest.mark.parametrize("name", _params(builtin("strategy"), SLOW_STRATEGIES))

@@ -37,7 +37,11 @@ class BANANAS(ModelBasedStrategy):
       isomorphic to an architecture already proposed is proposed. ITS draws one value per
       candidate from ``N(mean, std^2)`` (White et al., sec. 4); UCB scores
       ``mean + ucb_beta * std``.
-    * Several asks before a tell get distinct proposals: each excludes what was proposed.
+    * Several asks before a tell get distinct proposals (each excludes what was proposed)
+      and diverse ones: while proposals are pending, the acquisition is computed from a
+      copy of the ensemble trained on for ``update_steps`` updates with every pending
+      architecture told the worst result so far (``fantasy="worst"``, the constant liar of
+      :mod:`archsearch.strategy.model_based`; ``"none"`` turns it off).
 
     On spaces without a cell graph the path encoding falls back to one-hot (see
     :mod:`archsearch.space.encodings`), so the same defaults run everywhere. Torch is
@@ -56,8 +60,9 @@ class BANANAS(ModelBasedStrategy):
         encoding: str = "path",
         members: int = 5,
         update_steps: int = 20,
+        fantasy: str = "worst",
     ) -> None:
-        super().__init__(space, seed, initial, update_steps)
+        super().__init__(space, seed, initial, update_steps, fantasy)
         if acquisition not in ACQUISITIONS:
             raise ArchsearchError(
                 f"unknown acquisition {acquisition!r}; acquisitions: {list(ACQUISITIONS)}"

@@ -7,6 +7,18 @@ Contract, which every implementation guarantees:
 
 * **Parallel asks.** ``ask()`` may be called several times before any ``tell()`` (one call per
   idle worker). A strategy must then still return sensible, preferably distinct, proposals.
+* **Pending proposals.** ``self.pending`` lists, in the order proposed, the architectures
+  that ``propose()``/``ask()`` returned and no ``tell()`` has answered yet: the evaluations
+  in flight. The base class keeps it for every strategy (each proposal method a subclass
+  defines is wrapped, so an implementation does nothing for it), and strategies that
+  propose from a model use it to make a batch diverse rather than ``N`` near-copies of one
+  choice (model-based ones fantasise results for the pending architectures; see
+  :mod:`archsearch.strategy.model_based`). Only proposals count: an architecture the study
+  marks as seen itself (a screening's pick) is not pending, and a tell of an architecture
+  that was never pending (a warm start, a replay, a screened one) just records the result.
+  A tell removes one pending entry of its architecture; one proposed twice before its
+  first tell stays pending until the second. With nothing pending every strategy behaves
+  exactly as a sequential search.
 * **Tells in any order, failures included.** ``tell(arch, values, feasible=...)`` accepts
   results in any order, for any architecture of the space (also ones it did not propose:
   warm starts and replays use this), and ``values=None`` for an evaluation that failed.
@@ -35,10 +47,11 @@ Contract, which every implementation guarantees:
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -63,6 +76,34 @@ class Observation:
         return self.values[0] if self.values is not None and self.feasible else None
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _records_pending(method: _Method, *, returns_pair: bool) -> _Method:
+    """``method`` (an ``ask`` or ``propose``), recording what it returns as pending.
+
+    Proposal methods call one another (``propose`` calls ``ask``, Hyperband's ``ask`` calls
+    ``propose``, a subclass calls ``super().ask()``), so only the outermost call of a
+    proposal records: one proposal, one pending entry.
+    """
+
+    @functools.wraps(method)
+    def wrapped(self: Strategy, *args: Any, **kwargs: Any) -> Any:
+        if self._proposing:
+            return method(self, *args, **kwargs)
+        self._proposing = True
+        try:
+            result = method(self, *args, **kwargs)
+        finally:
+            self._proposing = False
+        arch = result[0] if returns_pair else result
+        self._pending[arch] = self._pending.get(arch, 0) + 1
+        return result
+
+    wrapped.__records_pending__ = True  # type: ignore[attr-defined]
+    return wrapped  # type: ignore[return-value]
+
+
 class Strategy(Configurable, ABC):
     """Base class of search strategies; see the module docstring for the contract."""
 
@@ -83,6 +124,17 @@ class Strategy(Configurable, ABC):
         self.history: list[Observation] = []
         self.seen: set[Architecture] = set()
         self._best: Observation | None = None
+        # proposed, not yet told -> how many times (a dict: ordered, unlike ``seen``, so
+        # that what is built from it does not depend on the process's str hashing)
+        self._pending: dict[Architecture, int] = {}
+        self._proposing = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, returns_pair in (("ask", False), ("propose", True)):
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "__records_pending__", False):
+                setattr(cls, name, _records_pending(method, returns_pair=returns_pair))
 
     @abstractmethod
     def ask(self) -> Architecture:
@@ -102,6 +154,11 @@ class Strategy(Configurable, ABC):
         observation = Observation(arch, values, fidelity, feasible)
         self.history.append(observation)
         self.seen.add(arch)
+        count = self._pending.get(arch, 0)  # 0: never pending (warm start, replay, screen)
+        if count > 1:
+            self._pending[arch] = count - 1  # keeps its place in the order
+        elif count:
+            del self._pending[arch]
         objective = observation.objective
         if objective is not None and (self._best is None or objective > self._best.objective):
             self._best = observation
@@ -114,6 +171,12 @@ class Strategy(Configurable, ABC):
         multi-fidelity ones (Hyperband, BOHB) override this to choose a budget too.
         """
         return self.ask(), None
+
+    @property
+    def pending(self) -> list[Architecture]:
+        """The architectures proposed and not yet told, in the order first proposed (each
+        once, also when proposed twice); see "Pending proposals" in the module docstring."""
+        return list(self._pending)
 
     def _observe(self, observation: Observation) -> None:  # noqa: B027 (optional hook)
         """Hook for subclasses: update the model or population after a tell."""

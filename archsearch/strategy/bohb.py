@@ -27,6 +27,17 @@ The bandwidth follows a normal-reference rule (Scott's ``n ** (-1 / (d + 4))``) 
 Gini impurity ``1 - sum_k p_k**2`` (the probability that two points differ) as the spread,
 clipped to ``[min_bandwidth, (c - 1) / c]``; at the upper end the kernel is uniform.
 Everything is numpy: the cost of a proposal is ``O(candidates * n * d)``.
+
+**Parallel proposals.** Brackets already let several workers ask at once, but every new
+architecture of a first rung would come from the same ``l(x) / g(x)`` until results arrive,
+and so cluster where ``l`` peaks. A pending architecture (proposed, not told) whose value at
+the model's fidelity is unknown is therefore treated as a bad result: the constant liar
+CL-min of Ginsbourger et al. (2010), a fantasy of the worst objective, which in a TPE means
+one more point of the "bad" density ``g`` (the worst result ranks among the bad ones). ``g``
+then rises around the pending architectures and ``l / g`` falls there, so the next proposal
+goes elsewhere; ``l``, the good split and the draws are those of the told results alone.
+With nothing pending the model is exactly the sequential one; ``fantasy="none"`` turns this
+off.
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ from archsearch.errors import ArchsearchError
 from archsearch.space.base import Architecture, SearchSpace
 from archsearch.strategy.base import STRATEGIES, Observation
 from archsearch.strategy.hyperband import Hyperband
+from archsearch.strategy.model_based import check_fantasy
 
 
 class CategoricalKDE:
@@ -95,6 +107,9 @@ class BOHB(Hyperband):
 
     With ``min_fidelity == max_fidelity`` there is one bracket of full evaluations and BOHB
     is model-based search with a TPE on its own.
+
+    ``fantasy`` (``"worst"``): pending proposals join the bad density as constant-liar
+    fantasies, so that parallel asks spread out (module docstring); ``"none"`` ignores them.
     """
 
     def __init__(
@@ -109,8 +124,10 @@ class BOHB(Hyperband):
         candidates: int = 64,
         bandwidth_factor: float = 3.0,
         min_bandwidth: float = 0.1,
+        fantasy: str = "worst",
     ) -> None:
         super().__init__(space, seed, min_fidelity, max_fidelity, eta)
+        self.fantasy = check_fantasy(fantasy)
         if not 0 <= random_fraction <= 1:
             raise ArchsearchError(f"bohb needs 0 <= random_fraction <= 1, got {random_fraction!r}")
         if not 0 < top_quantile < 1:
@@ -129,8 +146,11 @@ class BOHB(Hyperband):
         self.n_min = len(space.decisions) + 1
         # fidelity -> (choice indices, objective or None), in the order told
         self._data: dict[float, tuple[list[np.ndarray], list[float | None]]] = {}
+        # fidelity -> the architectures told at it (membership only: never iterated)
+        self._told_at: dict[float, set[Architecture]] = {}
         self._canonical = space.canonical if space.supports("canonical") else None
         self._fitted: tuple[int, tuple[CategoricalKDE, CategoricalKDE] | None] | None = None
+        self._model_fidelity: float | None = None  # where model() last fitted
 
     def _observe(self, observation: Observation) -> None:
         fidelity = float(
@@ -139,6 +159,7 @@ class BOHB(Hyperband):
         codes, values = self._data.setdefault(fidelity, ([], []))
         codes.append(self._encode(observation.arch))
         values.append(observation.objective)
+        self._told_at.setdefault(fidelity, set()).add(observation.arch)
         super()._observe(observation)
 
     def _encode(self, arch: Architecture) -> np.ndarray:
@@ -154,6 +175,7 @@ class BOHB(Hyperband):
             return self._fitted[1]
         enough = [f for f, (codes, _) in self._data.items() if len(codes) >= self.n_min + 2]
         fitted = None
+        self._model_fidelity = max(enough) if enough else None
         if enough:
             codes, values = self._data[max(enough)]
             failed = np.array([v is None for v in values])
@@ -171,13 +193,25 @@ class BOHB(Hyperband):
         self._fitted = (len(self.history), fitted)
         return fitted
 
+    def with_fantasies(self, bad: CategoricalKDE) -> CategoricalKDE:
+        """``bad`` with a constant-liar fantasy for every pending architecture not told at
+        the model's fidelity (module docstring); ``bad`` itself when there is none."""
+        if self.fantasy == "none" or not self._pending:
+            return bad
+        known = self._told_at.get(self._model_fidelity, set())
+        pending = [self._encode(arch) for arch in self.pending if arch not in known]
+        if not pending:
+            return bad
+        codes = np.concatenate([bad.codes, np.stack(pending)])
+        return CategoricalKDE(codes, self._cards, self.min_bandwidth)
+
     def _sample_new(self, fidelity: float) -> Architecture:
         if self.rng.random() < self.random_fraction:
             return self.sample_unseen()
         fitted = self.model()
         if fitted is None:
             return self.sample_unseen()
-        good, bad = fitted
+        good, bad = fitted[0], self.with_fantasies(fitted[1])
         rows = np.unique(good.sample(self.rng, self.candidates, self.bandwidth_factor), axis=0)
         arch = self._best_unseen(rows, good, bad)
         if arch is None and self.space.constrained:

@@ -3,17 +3,53 @@
 BANANAS and predictor-guided evolution differ in the model they fit and in how they choose
 among candidates; everything else (when to sample at random, when to refit from scratch or
 train on from the current weights, how to make candidates none of which was proposed
-before, and how to skip candidates isomorphic to a proposed architecture) lives here once.
+before, how to skip candidates isomorphic to a proposed architecture, and how to make a
+batch of parallel proposals diverse) lives here once.
+
+**Batches: the constant liar.** When ``ask()`` runs while earlier proposals are pending
+(asked, not told: other workers are evaluating them), the model knows nothing about them,
+so it would rank their near-copies (the rest of the same neighbourhood) as high as it
+ranked them, and a batch of ``N`` would be ``N`` variations of one choice. Instead the
+proposal is made from a model that has been told a *fantasy* for every pending
+architecture: the worst objective observed so far, the "constant liar" CL-min of
+Ginsbourger, Le Riche & Carraro ("Kriging is well-suited to parallelize optimization",
+2010). A model that believes the pending architectures to be bad lowers what it predicts
+around them, so the next proposal goes elsewhere; when their real results come, the
+fantasies are forgotten. CL-min rather than the kriging believer (the model's own
+prediction as the fantasy): a neural predictor trained towards what it already predicts
+barely changes, and a ranking predictor (GATES) has no prediction on the objective's
+scale to believe; Ginsbourger et al. found CL-min the most exploratory of their liars,
+which is what a batch needs. ``benchmarks/batch_diversity.py`` measures it
+(``benchmarks/results/batch_diversity.txt``).
+
+The fantasy model is a copy of the real one, trained on for ``update_steps`` updates (the
+warm start of the refit schedule) on the successes plus the fantasies, so that a batched
+ask costs about what a refit does; the real model, and therefore the sequence of fits and
+of random draws, is the one a sequential search has. With nothing pending no copy is made
+and a proposal is exactly a sequential search's. ``fantasy="none"`` turns this off (the
+batch then is the model's ``N`` best distinct candidates, as before).
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
 
+from archsearch.errors import ArchsearchError
 from archsearch.space.base import Architecture, SearchSpace
 from archsearch.strategy.base import Observation, Strategy
+
+#: how a model-based strategy treats pending proposals (see the module docstring)
+FANTASIES = ("worst", "none")
+
+
+def check_fantasy(fantasy: str, allowed: tuple[str, ...] = FANTASIES) -> str:
+    """``fantasy`` if it is one of ``allowed``, else an :class:`ArchsearchError` naming them."""
+    if fantasy not in allowed:
+        raise ArchsearchError(f"unknown fantasy {fantasy!r}; fantasies: {list(allowed)}")
+    return fantasy
 
 
 class ModelBasedStrategy(Strategy):
@@ -26,13 +62,23 @@ class ModelBasedStrategy(Strategy):
       of results has doubled, and otherwise by training on for ``update_steps`` updates from
       its current weights, which keeps a proposal cheap on a CPU. Failed results stay out of
       the model and are not proposed again.
-    * :meth:`propose_from` then chooses among candidates, usually via :meth:`pick`.
+    * :meth:`propose_from` then chooses among candidates, usually via :meth:`pick`; while
+      proposals are pending it does so with a model that believes them to be the worst
+      result so far (``fantasy="worst"``, see the module docstring).
     """
 
-    def __init__(self, space: SearchSpace, seed: int, initial: int, update_steps: int) -> None:
+    def __init__(
+        self,
+        space: SearchSpace,
+        seed: int,
+        initial: int,
+        update_steps: int,
+        fantasy: str = "worst",
+    ) -> None:
         super().__init__(space, seed)
         self.initial = initial
         self.update_steps = update_steps
+        self.fantasy = check_fantasy(fantasy)
         self._asked = 0
         self._model: Any = None
         self._fitted_on = -1  # number of successful results the model has learned from
@@ -54,7 +100,42 @@ class ModelBasedStrategy(Strategy):
             return self.sample_unseen()
         if self._fitted_on != len(successes):
             self._fit(successes)
-        return self.propose_from(successes)
+        fantasised = self._fantasy_model(successes)
+        if fantasised is None:  # nothing pending: exactly a sequential search's proposal
+            return self.propose_from(successes)
+        real, self._model = self._model, fantasised
+        try:
+            return self.propose_from(successes)
+        finally:
+            self._model = real
+
+    def _fantasy_model(self, successes: list[Observation]) -> Any:
+        """A copy of the model trained on for ``update_steps`` updates on ``successes`` plus
+        every pending architecture at the worst objective told (the constant liar, see the
+        module docstring); None when nothing is pending or fantasies are off.
+
+        A copy, so that the real model (and the refit schedule, and its random state) stay
+        what they are without pending proposals.
+        """
+        if self.fantasy == "none" or not self._pending:
+            return None
+        told = {o.arch for o in successes}  # membership only: never iterated
+        pending = [arch for arch in self.pending if arch not in told]
+        if not pending:
+            return None
+        archs = [o.arch for o in successes] + pending
+        scores = [o.objective for o in successes] + self.fantasy_scores(successes, pending)
+        model = copy.deepcopy(self._model)
+        model.partial_fit(archs, scores, self.update_steps)
+        return model
+
+    def fantasy_scores(
+        self, successes: list[Observation], pending: list[Architecture]
+    ) -> list[float]:
+        """The objective the fantasy model is told for each pending architecture: the worst
+        success (CL-min; a subclass may lie otherwise)."""
+        worst = min(o.objective for o in successes)
+        return [worst] * len(pending)
 
     def pick(self, pool: list[Architecture], value: np.ndarray) -> Architecture:
         """The candidate of highest ``value`` not isomorphic to one proposed before."""

@@ -36,6 +36,12 @@ class PredictorGuidedEvolution(ModelBasedStrategy):
       stand-alone predictor's defaults: a search refits it after every result, and the
       benchmark figures (``benchmarks/results/nb201_search.txt``) were measured with it.
 
+    * While proposals are pending (parallel asks), the candidates are ranked by a copy of
+      the predictor trained on for ``update_steps`` updates with every pending architecture
+      ranked with the worst result so far (``fantasy="worst"``, the constant liar of
+      :mod:`archsearch.strategy.model_based`; ``"none"`` turns it off), so that a batch
+      does not crowd one neighbourhood.
+
     Failed evaluations stay out of the population and the model, and are not proposed
     again. Spaces without a cell graph use GATES' one-hot fallback encoder.
     """
@@ -53,8 +59,9 @@ class PredictorGuidedEvolution(ModelBasedStrategy):
         epochs: int = 50,
         min_steps: int = 100,
         update_steps: int = 20,
+        fantasy: str = "worst",
     ) -> None:
-        super().__init__(space, seed, initial, update_steps)
+        super().__init__(space, seed, initial, update_steps, fantasy)
         if population_size < 1 or not 1 <= sample_size <= population_size:
             raise ArchsearchError(
                 f"need population_size >= 1 and 1 <= sample_size <= population_size, "

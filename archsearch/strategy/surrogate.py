@@ -235,6 +235,15 @@ class CategoricalGP:
         ]
         return self
 
+    def conditioned(self, x: np.ndarray, y: np.ndarray) -> CategoricalGP:
+        """A new GP with this one's hyperparameters and warp choice, fitted on ``x``, ``y``:
+        one factorisation, no selection (what a fantasy fit for parallel proposals needs;
+        this GP is left as it is)."""
+        other = CategoricalGP(self.decisions, warp=self.fixed_warp)
+        other.choices = dict(self.choices)
+        other.warped = self.warped
+        return other.fit(x, y, select=False)
+
     def _latent(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         weight, theta, _ = self.hyperparameters
         cross = self._kernel(x @ self.x.T, weight, theta)
