@@ -186,3 +186,31 @@ def test_resume_keeps_the_stored_execution_unless_a_flag_changes_it():
     assert Execution.from_dict(stored) == Execution(workers=4, retries=5)
     assert Execution.from_dict(stored, workers=2, retries=None) == Execution(workers=2, retries=5)
     assert Execution.from_dict(None) == Execution()
+
+
+def test_show_trials_lists_every_trial_with_its_attempts(nb201_csv, tmp_path, capsys):
+    from archsearch.cli.main import main
+
+    study = Study.from_config(table_config(nb201_csv, evaluations=5), tmp_path / "s")
+    study.optimize(backend=simulated(study, 2))
+    study.storage.update_trial(3, attempts=2)
+    study.close()
+    assert main(["show", str(tmp_path / "s"), "--trials"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    table = lines[lines.index("trials:") + 1 :]
+    assert table[0].split()[:3] == ["trial", "status", "attempts"]
+    assert [line.split()[:3] for line in table[1:]] == [
+        [str(n), "complete", "2" if n == 3 else "1"] for n in range(5)
+    ]
+
+
+def test_an_architecture_the_study_holds_is_pending_until_told():
+    space = NB201Space()
+    strategy = RegularizedEvolution(space, seed=0)
+    chosen = space.sample(np.random.default_rng(5))
+    strategy.hold(chosen)
+    assert strategy.pending == [chosen] and chosen in strategy.seen
+    proposed = strategy.ask()
+    assert strategy.pending == [chosen, proposed]
+    strategy.tell(chosen, 0.5)
+    assert strategy.pending == [proposed]

@@ -13,9 +13,10 @@ Contract, which every implementation guarantees:
   defines is wrapped, so an implementation does nothing for it), and strategies that
   propose from a model use it to make a batch diverse rather than ``N`` near-copies of one
   choice (model-based ones fantasise results for the pending architectures; see
-  :mod:`archsearch.strategy.model_based`). Only proposals count: an architecture the study
-  marks as seen itself (a screening's pick) is not pending, and a tell of an architecture
-  that was never pending (a warm start, a replay, a screened one) just records the result.
+  :mod:`archsearch.strategy.model_based`). Proposals count, and so does an architecture the
+  study chose itself and evaluates in parallel (a screening's pick, marked by :meth:`hold`);
+  a tell of an architecture that was never pending (a warm start, a replay) just records
+  the result.
   A tell removes one pending entry of its architecture; one proposed twice before its
   first tell stays pending until the second. With nothing pending every strategy behaves
   exactly as a sequential search.
@@ -171,6 +172,13 @@ class Strategy(Configurable, ABC):
         multi-fidelity ones (Hyperband, BOHB) override this to choose a budget too.
         """
         return self.ask(), None
+
+    def hold(self, arch: Architecture) -> None:
+        """Mark ``arch``, chosen by the study rather than proposed (a screening's pick), as
+        seen and pending until told, so that it is never proposed and the fantasies of the
+        proposals made while it is evaluated account for it."""
+        self.seen.add(arch)
+        self._pending[arch] = self._pending.get(arch, 0) + 1
 
     @property
     def pending(self) -> list[Architecture]:

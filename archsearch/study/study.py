@@ -353,7 +353,7 @@ class Study:
             arch = self.space.from_json(trial.arch_json)
             if kind == 0 and trial.origin != "strategy":
                 # chosen by the screening or given to the study (evaluate_given), never asked
-                self.strategy.seen.add(arch)
+                self.strategy.hold(arch)
             elif kind == 0:
                 proposed, _ = self.strategy.propose()
                 diverged += proposed != arch
@@ -565,7 +565,7 @@ class Study:
             return given[0], None, given[1]
         if self._screen_queue:
             arch = self._screen_queue.pop(0)
-            self.strategy.seen.add(arch)  # the strategy must not propose it again
+            self.strategy.hold(arch)  # never proposed again; pending while it is evaluated
             return arch, None, "screen"
         arch, fidelity = self.strategy.propose()
         return arch, fidelity, "strategy"
