@@ -53,8 +53,8 @@ also writes what is printed to ``STEM.txt`` and that JSON to ``STEM.json`` (STEM
 ``benchmarks/results/asynchrony``)::
 
     python benchmarks/asynchrony.py --jobs 2 --cache runs/asynchrony.jsonl --out
-    python benchmarks/asynchrony.py --strategies evolution --seeds 30 \\
-        --out benchmarks/results/asynchrony_evolution_only
+    python benchmarks/asynchrony.py --strategies evolution --seeds 100 \\
+        --out benchmarks/results/asynchrony_evolution_100seeds
 """
 
 from __future__ import annotations
