@@ -52,7 +52,6 @@ class Outcome:
     status: str
     result: EvalResult | None = None
     error: str | None = None
-    seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -127,9 +126,6 @@ def evaluate(
 
 def run_job(space: SearchSpace, evaluator: Evaluator, job: Job) -> Outcome:
     """Evaluate ``job`` in a worker, every failure turned into an outcome."""
-    import time
-
-    started = time.perf_counter()
     try:
         arch = space.from_json(job.arch_json)
         result, error = evaluate(
@@ -138,4 +134,4 @@ def run_job(space: SearchSpace, evaluator: Evaluator, job: Job) -> Outcome:
         )  # fmt: skip
     except ArchsearchError as exc:
         return Outcome(job.key, "fatal", error=str(exc))
-    return Outcome(job.key, "done", result, error, time.perf_counter() - started)
+    return Outcome(job.key, "done", result, error)
