@@ -18,7 +18,7 @@ own tools rather than hand-made timers:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -53,21 +53,55 @@ def measure_latency(
     max_run_time: float = 2.0,
 ) -> Latency:
     """Latency of one inference forward pass (eval mode, no gradients) on a batch of
-    ``batch_size`` zero inputs of shape ``input_shape``; see the module docstring."""
-    from torch.utils.benchmark import Timer
+    ``batch_size`` zero inputs of shape ``input_shape``; see the module docstring.
 
+    On CUDA each run is timed by a pair of CUDA events around it (the host's clock would
+    time the launch, not the kernels), synchronised once the run ends."""
     x = _input(model, input_shape, batch_size)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            timer = Timer("model(x)", globals={"model": model, "x": x}, num_threads=threads)
-            measured = timer.adaptive_autorange(
-                threshold=threshold, min_run_time=0.01, max_run_time=max_run_time
-            )
+            if x.is_cuda:
+                return _cuda_event_latency(lambda: model(x), max_run_time)
+            return time_call(lambda: model(x), threads, threshold, max_run_time)
     finally:
         model.train(was_training)
+
+
+def time_call(
+    run: Callable[[], object], threads: int = 1, threshold: float = 0.1, max_run_time: float = 2.0
+) -> Latency:
+    """Median and inter-quartile range of ``run()`` by ``Timer.adaptive_autorange``: shared
+    by PyTorch and ONNX Runtime latencies, so that both follow one protocol."""
+    from torch.utils.benchmark import Timer
+
+    timer = Timer("run()", globals={"run": run}, num_threads=threads)
+    measured = timer.adaptive_autorange(
+        threshold=threshold, min_run_time=0.01, max_run_time=max_run_time
+    )
     return Latency(measured.median * 1e3, measured.iqr * 1e3, len(measured.times))
+
+
+def _cuda_event_latency(run: Callable[[], object], max_run_time: float) -> Latency:
+    import time
+
+    import numpy as np
+
+    for _ in range(10):  # warm-up: kernel selection, allocator
+        run()
+    torch.cuda.synchronize()
+    times: list[float] = []
+    deadline = time.perf_counter() + max_run_time
+    while len(times) < 20 or (time.perf_counter() < deadline and len(times) < 1000):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        run()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    q1, median, q3 = np.percentile(times, [25, 50, 75])
+    return Latency(float(median), float(q3 - q1), len(times))
 
 
 def peak_memory_mb(
