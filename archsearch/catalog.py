@@ -19,6 +19,7 @@ BUILTIN: dict[str, dict[str, str]] = {
     "evaluator": {
         "composite": "archsearch.evaluate.composite:CompositeEvaluator",
         "cost": "archsearch.evaluate.cost:CostEvaluator",
+        "hardware": "archsearch.evaluate.hardware:HardwareEvaluator",
         "nasbench-graph-table": "archsearch.evaluate.table:NASBenchGraphEvaluator",
         "nb201-table": "archsearch.evaluate.tabular:NB201TableEvaluator",
         "predictor": "archsearch.evaluate.predictor:PredictorEvaluator",

@@ -484,6 +484,15 @@ def evaluator_cases(directory: Path) -> dict:
         "proxy": lambda: ({"name": "proxy", "proxy": "params", **TINY_INPUTS}, TINY_NB201),
         "cost": lambda: ({"name": "cost", "input_shape": [3, 8, 8]}, TINY_NB201),
         "sleep": lambda: ({"name": "sleep", "seconds": 0.001}, TINY_NB201),
+        "hardware": lambda: (
+            {
+                "name": "hardware",
+                "input_shape": [3, 8, 8],
+                "figures": ["latency_ms", "onnx_latency_ms", "peak_memory_mb"],
+                "max_run_time": 0.05,
+            },
+            TINY_NB201,
+        ),  # fmt: skip
         # the benchmark's own network: the table reports its costs, and the cost part must
         # agree with them (on a smaller network the two parts would clash on params)
         "composite": lambda: (

@@ -28,9 +28,23 @@ def test_peak_memory_is_the_weights_plus_the_largest_live_activations():
     assert model.training, "the model's mode is restored"
 
 
-def test_a_deeper_network_measures_slower_and_the_spread_is_reported():
-    shallow = measure_latency(convs(1), (3, 32, 32))
-    deep = measure_latency(convs(6), (3, 32, 32))
-    assert deep.median_ms > 2 * shallow.median_ms
-    for measured in (shallow, deep):
-        assert measured.blocks >= 1 and 0 <= measured.iqr_ms < measured.median_ms
+class Probe(torch.nn.Module):
+    """Records how it is run: calls, mode, gradient recording and thread count."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3)
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append((self.training, torch.is_grad_enabled(), torch.get_num_threads()))
+        return self.conv(x)
+
+
+def test_latency_times_repeated_inference_runs_at_the_thread_count_and_restores_the_mode():
+    model = Probe()
+    measured = measure_latency(model, (3, 16, 16), threads=1, max_run_time=0.2)
+    assert model.training, "the model's mode is restored"
+    assert measured.blocks >= 1 and len(model.seen) > measured.blocks
+    assert set(model.seen) == {(False, False, 1)}, "eval mode, no gradients, one thread"
+    assert 0 <= measured.iqr_ms < measured.median_ms

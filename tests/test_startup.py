@@ -68,8 +68,11 @@ def _defined_in(component: object) -> str:
 
 def _fully_imported() -> set[str]:
     """``kind/name`` of every built-in component once all of archsearch is imported."""
-    import archsearch.components  # noqa: F401  (imports every built-in)
+    import archsearch.components  # noqa: F401  (the registries)
 
+    for table in BUILTIN.values():  # evaluators load lazily: import every module named
+        for target in table.values():
+            importlib.import_module(target.partition(":")[0])
     return {
         f"{kind}/{name}"
         for kind, reg in _ALL.items()

@@ -106,6 +106,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_options(search, "strategy")
     _add_options(search, "evaluator")
     search.add_argument(
+        "--measure", action="append", metavar="FIGURE[,FIGURE]",
+        help="also measure each network on this machine, without training: latency_ms, "
+        "onnx_latency_ms (the onnx extra), peak_memory_mb; objectives and constraints may "
+        "name them (repeatable)",
+    )  # fmt: skip
+    _add_options(search, "measure", help="measurement option, e.g. batch_size=8 or threads=2")
+    search.add_argument(
         "--screen", metavar="PROXY",
         help=f"screen first: rank a seeded sample with this zero-cost proxy ({names('proxy')})"
         " and evaluate its best before the strategy proposes (see --screen-sample, --screen-top-k)",
@@ -292,10 +299,15 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
     if primary is not None and "objective" in accepted:  # the generic table's column
         evaluator_options["objective"] = primary
     evaluator_options.update(parse_options(args.evaluator_opts, "evaluator"))
+    evaluator_config = _with_measurements(
+        {"name": args.evaluator, **evaluator_options},
+        args.measure,
+        parse_options(args.measure_opts, "measure"),
+    )
     config = {
         "space": {"name": space, **space_options},
         "strategy": {"name": args.strategy, **parse_options(args.strategy_opts, "strategy")},
-        "evaluator": {"name": args.evaluator, **evaluator_options},
+        "evaluator": evaluator_config,
         "seed": args.seed,
         "budget": {"evaluations": args.budget, "seconds": args.seconds},
     }
@@ -309,6 +321,20 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
     if screen is not None:
         config["screen"] = screen
     return config
+
+
+def _with_measurements(
+    evaluator: dict[str, Any], measure: list[str] | None, options: dict[str, Any]
+) -> dict[str, Any]:
+    """The evaluator, followed by a ``hardware`` part measuring the ``--measure`` figures
+    (a composite), so that any evaluator's study also stores measured costs."""
+    if not measure:
+        if options:
+            raise ArchsearchError("--measure-opt needs --measure FIGURE")
+        return evaluator
+    figures = [name.strip() for text in measure for name in text.split(",") if name.strip()]
+    hardware = {"name": "hardware", "figures": list(dict.fromkeys(figures)), **options}
+    return {"name": "composite", "evaluators": [evaluator, hardware]}
 
 
 def _screen_section(args: argparse.Namespace, evaluators: Any) -> dict[str, Any] | None:

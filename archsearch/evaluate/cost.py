@@ -17,23 +17,10 @@ from archsearch.space.base import Architecture, SearchSpace
 DEFAULT_INPUT_SHAPE = (3, 32, 32)
 
 
-@EVALUATORS.register("cost")
-class CostEvaluator(Evaluator):
-    """Reports ``params`` (trainable parameters) and ``flops`` (of one forward pass of one
-    input) of ``space.build(arch, input_shape, num_classes)``.
-
-    ``input_shape`` defaults to the space's own ``input_shape`` when it has one (a
-    define-by-run space), else to CIFAR's ``[3, 32, 32]``. The network is built with
-    torch's global random state forked and seeded, so evaluating changes no one else's
-    random numbers; the counts depend on no weight anyway, which makes them deterministic.
-    The objective is ``params``, minimised. The whole evaluation is cheap, so both values
-    are also :meth:`cheap_values`: a study checks its hard constraints on them before it
-    counts an evaluation.
-    """
-
-    objective_name = "params"
-    objective_direction = "min"
-    reported_name = "flops"
+class NetworkEvaluator(Evaluator):
+    """Base of the evaluators that build an architecture's network to cost it (``cost``,
+    ``hardware``): the input shape and class count it is built for, and the refusal of a
+    space that builds no network."""
 
     def __init__(self, input_shape: Sequence[int] | None = None, num_classes: int = 10) -> None:
         if input_shape is not None:
@@ -56,8 +43,28 @@ class CostEvaluator(Evaluator):
     def check_space(self, space: SearchSpace) -> None:
         if type(space).build is SearchSpace.build:
             raise ArchsearchError(
-                f"evaluator cost builds networks, and space {space.name!r} does not build any"
+                f"evaluator {self.name} builds networks, and space {space.name!r} does not "
+                "build any"
             )
+
+
+@EVALUATORS.register("cost")
+class CostEvaluator(NetworkEvaluator):
+    """Reports ``params`` (trainable parameters) and ``flops`` (of one forward pass of one
+    input) of ``space.build(arch, input_shape, num_classes)``.
+
+    ``input_shape`` defaults to the space's own ``input_shape`` when it has one (a
+    define-by-run space), else to CIFAR's ``[3, 32, 32]``. The network is built with
+    torch's global random state forked and seeded, so evaluating changes no one else's
+    random numbers; the counts depend on no weight anyway, which makes them deterministic.
+    The objective is ``params``, minimised. The whole evaluation is cheap, so both values
+    are also :meth:`cheap_values`: a study checks its hard constraints on them before it
+    counts an evaluation.
+    """
+
+    objective_name = "params"
+    objective_direction = "min"
+    reported_name = "flops"
 
     def value_names(self, space: SearchSpace) -> frozenset[str]:
         return frozenset({"params", "flops"})
@@ -88,14 +95,22 @@ def network_costs(
     """``params`` and ``flops`` of ``space.build(arch, input_shape, num_classes)``, built
     with torch's global random state forked and seeded, so that no one else's random
     numbers change (the counts depend on no weight)."""
-    import torch
-
     from archsearch.hardware.cost import count_flops, count_params
+
+    model = build_quietly(space, arch, input_shape, num_classes, seed)
+    return {"params": float(count_params(model)), "flops": float(count_flops(model, input_shape))}
+
+
+def build_quietly(
+    space: SearchSpace, arch: Architecture, input_shape: Sequence[int], num_classes: int, seed: int
+) -> Any:  # torch.nn.Module
+    """``space.build(...)`` with torch's global random state forked and seeded, so that no
+    one else's random numbers change."""
+    import torch
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = space.build(arch, input_shape, num_classes)
-    return {"params": float(count_params(model)), "flops": float(count_flops(model, input_shape))}
+        return space.build(arch, input_shape, num_classes)
 
 
 def _positive_int(value: Any) -> bool:

@@ -18,7 +18,10 @@ own tools rather than hand-made timers:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -121,6 +124,22 @@ def peak_memory_mb(
     return (weights + activations) / MB
 
 
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Standard error (the file descriptor, which C++ writes to) sent to /dev/null: the
+    profiler's native layer prints two lines per session, which would otherwise interleave
+    with a search's progress on every trial."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _peak_activation_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
     if x.is_cuda:
         torch.cuda.synchronize(x.device)
@@ -131,7 +150,7 @@ def _peak_activation_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
         return int(torch.cuda.max_memory_allocated(x.device) - before)
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as run:
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as run:
         model(x)
     # each operator's own allocations, and the frees (``[memory]`` events), in time order
     events = sorted(

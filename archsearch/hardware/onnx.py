@@ -17,6 +17,7 @@ operator graph for these convolutional networks. ONNX Runtime is the ``onnx`` ex
 
 from __future__ import annotations
 
+import copy
 import io
 import warnings
 from collections.abc import Sequence
@@ -31,14 +32,16 @@ EXTRA_HINT = "ONNX Runtime latency needs the onnx extra: pip install 'archsearch
 
 def export_onnx(model: torch.nn.Module, input_shape: Sequence[int], batch_size: int = 1) -> bytes:
     """The ONNX model (opset 17) of ``model`` in eval mode on a ``batch_size`` batch."""
-    x = _input(model, input_shape, batch_size).cpu()
+    x = _input(model, input_shape, batch_size)
+    if x.is_cuda:  # ONNX Runtime's CPU provider runs a CPU copy; the caller's model stays put
+        model, x = copy.deepcopy(model).cpu(), x.cpu()
     was_training = model.training
     model.eval()
     buffer = io.BytesIO()
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notices
-            torch.onnx.export(model.cpu(), (x,), buffer, dynamo=False, opset_version=17)
+            torch.onnx.export(model, (x,), buffer, dynamo=False, opset_version=17)
     finally:
         model.train(was_training)
     return buffer.getvalue()
