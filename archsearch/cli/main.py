@@ -54,6 +54,7 @@ class _Parser(argparse.ArgumentParser):
 def _subcommand_modules() -> list[Any]:
     from archsearch.cli import (
         export_cmd,
+        latency_table_cmd,
         oneshot,
         plot_cmd,
         proxies,
@@ -65,6 +66,7 @@ def _subcommand_modules() -> list[Any]:
 
     return [
         search_cmd, export_cmd, plot_cmd, report_cmd, rules_cmd, to_optuna_cmd, proxies, oneshot,
+        latency_table_cmd,
     ]  # fmt: skip
 
 

@@ -26,9 +26,12 @@ class Unit:
     ``"s2.b0:mbconv:k5:e4:se0:c24>40:s2:r16"``): two units with one key compute the same
     thing on the same shapes. ``input_shape`` is the piece's input without the batch
     dimension; ``build`` makes a fresh module that computes exactly that piece of the network
-    (an inactive piece is simply not a unit).
+    (an inactive piece is simply not a unit). ``live`` is False for a piece whose result
+    the network's output never reads (a NAS-Bench-201 node that feeds nothing): PyTorch
+    still runs it, a deployment runtime that eliminates dead code does not.
     """
 
     key: str
     input_shape: tuple[int, ...]
     build: Callable[[], torch.nn.Module]
+    live: bool = True

@@ -105,7 +105,15 @@ class Architecture(Mapping[str, Choice]):
 
 
 #: the optional capabilities a space may declare (see :class:`SearchSpace`)
-CAPABILITIES = ("build", "graph", "operations", "canonical", "isomorphism_hash", "allowed")
+CAPABILITIES = (
+    "build",
+    "graph",
+    "operations",
+    "canonical",
+    "isomorphism_hash",
+    "allowed",
+    "latency_units",
+)
 
 
 class SearchSpace(Configurable):
@@ -130,7 +138,10 @@ class SearchSpace(Configurable):
     * ``"isomorphism_hash"``: :meth:`isomorphism_hash` names the cells that compute the same
       function alike (so a strategy does not evaluate one twice);
     * ``"allowed"``: :meth:`allowed` says which choices keep a partial assignment valid
-      (controllers that sample decision by decision).
+      (controllers that sample decision by decision);
+    * ``"latency_units"``: :meth:`latency_units` cuts a network into the pieces a latency
+      lookup table prices, and :meth:`all_latency_units` lists every piece any network of
+      the space holds (:mod:`archsearch.hardware.units`).
     """
 
     name: str = "space"
@@ -308,6 +319,14 @@ class SearchSpace(Configurable):
     def graph(self, arch: Architecture) -> tuple[np.ndarray, list[str]]:
         """``(adjacency, node operation names)`` of the cell (capability ``"graph"``)."""
         raise NotImplementedError(f"space {self.name!r} has no graph view")
+
+    def latency_units(self, arch: Architecture, input_shape: Sequence[int], num_classes: int):
+        """The network's latency units (capability ``"latency_units"``)."""
+        raise NotImplementedError(f"space {self.name!r} does not cut networks into units")
+
+    def all_latency_units(self, input_shape: Sequence[int], num_classes: int):
+        """Every distinct latency unit of the space (capability ``"latency_units"``)."""
+        raise NotImplementedError(f"space {self.name!r} does not cut networks into units")
 
     def canonical(self, assignment: Mapping[str, Choice]) -> Architecture:
         """The member standing for ``assignment`` (capability ``"canonical"``)."""

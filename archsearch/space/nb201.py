@@ -23,6 +23,8 @@ from archsearch.space.registry import SPACES
 if TYPE_CHECKING:
     import torch
 
+    from archsearch.hardware.units import Unit
+
 OPERATIONS: tuple[str, ...] = (
     "none",
     "skip_connect",
@@ -66,7 +68,7 @@ class NB201Space(SearchSpace):
     defaults C=16, N=5 are the benchmark's.
     """
 
-    capabilities = frozenset({"build", "graph", "isomorphism_hash", "operations"})
+    capabilities = frozenset({"build", "graph", "isomorphism_hash", "operations", "latency_units"})
 
     operations = OPERATIONS
     encodings = ("onehot", "adjacency")
@@ -181,3 +183,19 @@ class NB201Space(SearchSpace):
             channels=self.channels,
             cells_per_stage=self.cells_per_stage,
         )
+
+    def latency_units(
+        self, arch: Architecture, input_shape: Sequence[int], num_classes: int
+    ) -> list[Unit]:
+        """The network :meth:`build` makes, cut into latency units
+        (:mod:`archsearch.space.nb201_units`)."""
+        from archsearch.space.nb201_units import network_units
+
+        cell = [[str(arch[edge_label(j, i)]) for i in range(j)] for j in range(1, NUM_NODES)]
+        return network_units(cell, input_shape, num_classes, self.channels, self.cells_per_stage)
+
+    def all_latency_units(self, input_shape: Sequence[int], num_classes: int) -> list[Unit]:
+        """Every distinct unit any of the space's networks holds."""
+        from archsearch.space.nb201_units import every_unit
+
+        return every_unit(input_shape, num_classes, self.channels)

@@ -1,0 +1,255 @@
+"""Per-operation latency lookup tables (ProxylessNAS, Cai et al. 2019; FBNet, Wu et al.
+2019): each operation a space's networks hold is measured once in its context, and a
+network's latency is predicted as the sum over its :class:`~archsearch.hardware.units.Unit` s.
+
+A table is measured per runtime: ``torch`` (eager PyTorch, what a study's ``latency_ms``
+measures) or ``onnx`` (ONNX Runtime's CPU provider, ``onnx_latency_ms``). Two corrections
+make the sum honest:
+
+* ONNX Runtime drops every operator whose result the output never reads, so for ``onnx``
+  only *live* units count (``Unit.live``); PyTorch runs them all.
+* Each unit timed alone in ONNX Runtime pays one ``session.run`` (binding the input and
+  output, a few microseconds) that the whole network pays once. The table measures that
+  cost on a graph that only copies its input (key :data:`CALL`) and subtracts it from every
+  unit, adding it back once per network. Eager PyTorch pays each module's call inside the
+  network too, so nothing is subtracted there.
+
+Tables are CSV files (``key,latency_ms,iqr_ms``; the header's comment line names the
+runtime, the thread count and the batch size) written by ``archsearch latency-table``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archsearch.errors import ArchsearchError, DataError
+from archsearch.hardware.units import Unit
+
+RUNTIMES = ("torch", "onnx")
+#: the key of the per-call overhead an ONNX Runtime table subtracts from each unit
+CALL = "__call__"
+_HEADER = ("key", "latency_ms", "iqr_ms")
+
+
+@dataclass
+class LatencyTable:
+    """Measured latencies of units by key, for one runtime, thread count and batch size."""
+
+    runtime: str
+    entries: dict[str, float]
+    iqr: dict[str, float] = field(default_factory=dict)
+    threads: int = 1
+    batch_size: int = 1
+    #: the calibration line ``measured = scale * sum + offset_ms`` (identity uncalibrated)
+    scale: float = 1.0
+    offset_ms: float = 0.0
+
+    def unit_ms(self, key: str) -> float:
+        """A unit's own latency: its measurement less the per-call overhead."""
+        try:
+            measured = self.entries[key]
+        except KeyError:
+            raise ArchsearchError(
+                f"latency table ({self.runtime}) has no unit {key!r}; build it for this space "
+                "and input with 'archsearch latency-table'"
+            ) from None
+        return max(measured - self.entries.get(CALL, 0.0), 0.0)
+
+    def raw_sum(self, units: Iterable[Unit]) -> float:
+        """The uncalibrated sum (ms) over the units the runtime runs."""
+        counted = [u for u in units if u.live or self.runtime == "torch"]
+        return self.entries.get(CALL, 0.0) + sum(self.unit_ms(u.key) for u in counted)
+
+    def predict(self, units: Iterable[Unit]) -> float:
+        """The predicted latency (ms) of the network ``units`` make up."""
+        return self.scale * self.raw_sum(units) + self.offset_ms
+
+    def save(self, path: str | Path) -> None:
+        buffer = io.StringIO()
+        buffer.write(
+            f"# runtime={self.runtime} threads={self.threads} batch_size={self.batch_size}"
+            f" scale={self.scale:.6g} offset_ms={self.offset_ms:.6g}\n"
+        )
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(_HEADER)
+        for key, ms in self.entries.items():
+            writer.writerow([key, f"{ms:.6g}", f"{self.iqr.get(key, 0.0):.6g}"])
+        Path(path).write_text(buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: str | Path) -> LatencyTable:
+        """Read a table written by :meth:`save`; a malformed file is a :class:`DataError`."""
+        try:
+            text = Path(path).read_text()
+        except OSError as error:
+            raise DataError(f"cannot read latency table {path}: {error.strerror}") from None
+        lines = text.splitlines()
+        if not lines or not lines[0].startswith("# runtime="):
+            raise DataError(f"{path}: not a latency table (no '# runtime=...' first line)")
+        try:
+            meta = dict(item.split("=", 1) for item in lines[0][2:].split())
+            runtime, threads, batch = meta["runtime"], int(meta["threads"]), int(meta["batch_size"])
+            scale, offset = float(meta.get("scale", 1.0)), float(meta.get("offset_ms", 0.0))
+        except (ValueError, KeyError):
+            raise DataError(f"{path}: malformed first line {lines[0]!r}") from None
+        if runtime not in RUNTIMES:
+            raise DataError(f"{path}: unknown runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
+        rows = list(csv.reader(lines[1:]))
+        if not rows or tuple(rows[0]) != _HEADER:
+            raise DataError(f"{path}: expected the header {','.join(_HEADER)}")
+        entries, iqr = {}, {}
+        for number, row in enumerate(rows[1:], start=3):
+            try:
+                key, ms, spread = row
+                entries[key], iqr[key] = float(ms), float(spread)
+            except ValueError:
+                raise DataError(f"{path}, line {number}: expected key,latency_ms,iqr_ms") from None
+        return cls(runtime, entries, iqr, threads, batch, scale, offset)
+
+
+def distinct_units(units: Iterable[Unit]) -> list[Unit]:
+    """One unit per key, in first-seen order."""
+    return list({unit.key: unit for unit in reversed(list(units))}.values())[::-1]
+
+
+def measure_table(
+    units: Iterable[Unit],
+    runtime: str = "torch",
+    *,
+    threads: int = 1,
+    batch_size: int = 1,
+    max_run_time: float = 1.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> LatencyTable:
+    """Measure every distinct unit once on this machine (see the module docstring)."""
+    import torch
+
+    from archsearch.hardware.measure import measure_latency
+
+    if runtime not in RUNTIMES:
+        raise ArchsearchError(f"unknown runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
+    todo = distinct_units(units)
+    entries: dict[str, float] = {}
+    iqr: dict[str, float] = {}
+    if runtime == "onnx":
+        from archsearch.hardware.onnx import onnx_latency
+
+        def measure(module: torch.nn.Module, shape: Sequence[int]):
+            return onnx_latency(
+                module, shape, batch_size=batch_size, threads=threads, max_run_time=max_run_time
+            )
+
+        todo = [Unit(CALL, (1,), _Copy), *todo]
+    else:
+
+        def measure(module: torch.nn.Module, shape: Sequence[int]):
+            return measure_latency(
+                module, shape, batch_size=batch_size, threads=threads, max_run_time=max_run_time
+            )
+
+    for done, unit in enumerate(todo, start=1):
+        torch.manual_seed(0)
+        latency = measure(unit.build(), unit.input_shape)
+        entries[unit.key], iqr[unit.key] = latency.median_ms, latency.iqr_ms
+        if progress is not None:
+            progress(done, len(todo))
+    return LatencyTable(runtime, entries, iqr, threads, batch_size)
+
+
+def _Copy():  # noqa: N802 (a module factory, named like the module it makes)
+    import torch
+
+    class Copy(torch.nn.Module):
+        """The cheapest graph ONNX Runtime runs: one element-wise op on the input."""
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + 0.0
+
+    return Copy()
+
+
+def units_of(space, arch, input_shape: Sequence[int], num_classes: int) -> list[Unit]:
+    """``space.latency_units(...)``, or one clear error for a space that cannot be cut."""
+    if not space.supports("latency_units"):
+        raise ArchsearchError(
+            f"space {space.name!r} does not cut its networks into latency units; spaces that "
+            "do: nb201, mobilenet"
+        )
+    return space.latency_units(arch, input_shape, num_classes)
+
+
+def predicted_latencies(
+    table: LatencyTable,
+    space,
+    archs: Iterable,
+    input_shape: Sequence[int],
+    num_classes: int,
+) -> list[float]:
+    """The table's latency of each architecture."""
+    return [table.predict(units_of(space, arch, input_shape, num_classes)) for arch in archs]
+
+
+def measure_whole(
+    model,
+    input_shape: Sequence[int],
+    runtime: str,
+    *,
+    threads: int = 1,
+    batch_size: int = 1,
+    max_run_time: float = 1.0,
+) -> float:
+    """The measured latency (ms) of a whole network in ``runtime``."""
+    from archsearch.hardware.protocol import measure_network
+
+    figure = "latency_ms" if runtime == "torch" else "onnx_latency_ms"
+    values = measure_network(
+        model,
+        input_shape,
+        [figure],
+        batch_size=batch_size,
+        threads=threads,
+        max_run_time=max_run_time,
+    )
+    return values[figure]
+
+
+def calibrate(
+    table: LatencyTable,
+    space,
+    input_shape: Sequence[int],
+    num_classes: int,
+    networks: int,
+    *,
+    seed: int = 0,
+) -> None:
+    """Fit ``table``'s calibration line to ``networks`` seeded random networks measured
+    whole: least squares of the measurement on the raw sum (scale and offset; with one
+    network, scale alone)."""
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(seed)
+    raw, measured = [], []
+    for arch in space.distinct_samples(rng, networks):
+        torch.manual_seed(0)
+        model = space.build(arch, input_shape, num_classes)
+        raw.append(table.raw_sum(space.latency_units(arch, input_shape, num_classes)))
+        measured.append(
+            measure_whole(
+                model,
+                input_shape,
+                table.runtime,
+                threads=table.threads,
+                batch_size=table.batch_size,
+            )
+        )
+    x, y = np.asarray(raw), np.asarray(measured)
+    if len(x) >= 2 and np.ptp(x) > 0:
+        scale, offset = np.polyfit(x, y, 1)
+    else:
+        scale, offset = float(np.sum(x * y) / np.sum(x * x)), 0.0
+    table.scale, table.offset_ms = float(scale), float(offset)

@@ -1,0 +1,145 @@
+"""How well latency models predict measured latency: the per-operation lookup table and a
+learned predictor, on NAS-Bench-201 and the mobile space, for PyTorch and ONNX Runtime.
+
+For each space, ``--networks`` distinct seeded random architectures are built and measured
+whole on this machine (:func:`archsearch.hardware.protocol.measure_network`: batch 1, one
+thread, median of timed blocks). The first ``--train`` of them are the models' training
+data, the rest are held out and scored:
+
+* ``lut``: the lookup table's sum over the network's units (ProxylessNAS/FBNet), measured
+  unit by unit; no network measured whole is used.
+* ``lut_calibrated``: the same sum through the least-squares line fitted on the training
+  networks (measured = scale * sum + offset), which absorbs what no unit holds.
+* ``predictor``: a Gaussian process on the space's one-hot encoding, fit on the
+  training networks (:class:`archsearch.hardware.latency_model.LatencyPredictor`).
+
+Scores: mean absolute percentage error and Kendall's tau against measurement. The table is
+built from the units of the measured networks only (the same entries the full table of
+``archsearch latency-table`` would give them, without timing the units no network here
+holds). With ``--nb201-table data/nb201_latency.csv`` NAS-Bench-201 is scored against every
+row of the measured hardware table instead (the predictor trains on ``--train`` of them).
+
+Measuring is sensitive to the machine's load: run it with nothing else on the machine.
+``python benchmarks/latency_models.py --json benchmarks/results/latency_models.json``
+prints ``{SPACE: {RUNTIME: {"lut": {...}, "lut_calibrated": {...}, "predictor": {...}}}}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+
+#: the spaces scored, with their networks' input shape and classes
+SPACES = {
+    "nb201": ({"name": "nb201"}, (3, 32, 32), 10),
+    "mobilenet": ({"name": "mobilenet"}, (1, 28, 28), 10),
+}
+FIGURE = {"torch": "latency_ms", "onnx": "onnx_latency_ms"}
+RESULT = Path(__file__).resolve().parent / "results" / "latency_models.json"
+
+
+def measured_networks(space, shape, classes, count, seed, runtimes):
+    import torch
+
+    from archsearch.hardware.protocol import measure_network
+
+    archs = space.distinct_samples(np.random.default_rng(seed), count)
+    figures = [FIGURE[r] for r in runtimes]
+    measured = {r: [] for r in runtimes}
+    for arch in archs:
+        torch.manual_seed(0)
+        values = measure_network(space.build(arch, shape, classes), shape, figures)
+        for runtime in runtimes:
+            measured[runtime].append(values[FIGURE[runtime]])
+    return archs, {r: np.asarray(v) for r, v in measured.items()}
+
+
+def table_rows(space, path):
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    archs = [space.from_string(row["arch"]) for row in rows]
+    return archs, {r: np.asarray([float(row[FIGURE[r]]) for row in rows]) for r in FIGURE}
+
+
+def score_space(name, args, runtimes):
+    import torch
+
+    from archsearch.build import build_space
+    from archsearch.hardware.latency_model import LatencyPredictor, latency_errors
+    from archsearch.hardware.lut import distinct_units, measure_table
+
+    config, shape, classes = SPACES[name]
+    space = build_space(config)
+    started = time.perf_counter()
+    if name == "nb201" and args.nb201_table:
+        archs, measured = table_rows(space, args.nb201_table)
+        order = np.random.default_rng(args.seed).permutation(len(archs))
+        archs = [archs[i] for i in order]
+        measured = {r: measured[r][order] for r in runtimes}
+    else:
+        archs, measured = measured_networks(
+            space, shape, classes, args.networks, args.seed, runtimes
+        )
+    train, test = slice(0, args.train), slice(args.train, None)
+    units = [space.latency_units(a, shape, classes) for a in archs]
+    scores = {}
+    for runtime in runtimes:
+        torch.manual_seed(0)
+        table = measure_table(distinct_units(u for us in units for u in us), runtime)
+        raw = np.asarray([table.raw_sum(us) for us in units])
+        scale, offset = np.polyfit(raw[train], measured[runtime][train], 1)
+        predictor = LatencyPredictor(space, seed=args.seed).fit(
+            archs[train], measured[runtime][train]
+        )
+        y = measured[runtime][test]
+        scores[runtime] = {
+            "lut": latency_errors(raw[test], y),
+            "lut_calibrated": latency_errors(scale * raw[test] + offset, y),
+            "predictor": latency_errors(predictor.predict(archs[test]), y),
+            "lut_units": len(table.entries),
+            "calibration": {"scale": float(scale), "offset_ms": float(offset)},
+            "measured_ms": {"median": float(np.median(y)), "min": float(y.min()),
+                            "max": float(y.max())},
+        }  # fmt: skip
+        for model in ("lut", "lut_calibrated", "predictor"):
+            s = scores[runtime][model]
+            print(
+                f"{name:10s} {runtime:6s} {model:15s} MAPE {s['mape_percent']:6.2f}%  "
+                f"tau {s['kendall']:.3f}  ({s['networks']} held-out networks)",
+                flush=True,
+            )
+    print(f"{name}: {time.perf_counter() - started:.0f} s", flush=True)
+    return scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spaces", default="nb201,mobilenet")
+    parser.add_argument("--runtimes", default="torch,onnx")
+    parser.add_argument("--networks", type=int, default=300, help="measured per space")
+    parser.add_argument("--train", type=int, default=200, help="of them, training data")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--nb201-table", dest="nb201_table", help="score NB201 on this table")
+    parser.add_argument("--json", nargs="?", const=str(RESULT), default=None)
+    args = parser.parse_args()
+    runtimes = args.runtimes.split(",")
+    import torch
+
+    torch.set_num_threads(1)
+    with harness.json_mode(args):
+        meta = harness.header(args, settings=f"{args.networks} networks, {args.train} train")
+        results = {name: score_space(name, args, runtimes) for name in args.spaces.split(",")}
+    del meta  # printed above; the JSON holds the scores alone, as documented
+    harness.write_json(args.json, results)
+
+
+if __name__ == "__main__":
+    main()
