@@ -62,6 +62,7 @@ BUILTIN: dict[str, dict[str, str]] = {
     "space": {
         "darts": "archsearch.space.darts:DARTSSpace",
         "define-by-run": "archsearch.space.define_by_run:DefineByRunSpace",
+        "mobilenet": "archsearch.space.mobilenet:MobileNetSpace",
         "nasbench-graph": "archsearch.space.nasbench_graph:NASBenchGraphSpace",
         "nb201": "archsearch.space.nb201:NB201Space",
         "table": "archsearch.space.table:TableSpace",

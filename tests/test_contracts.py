@@ -344,6 +344,14 @@ def space_cases(small_table: Path) -> dict[str, dict]:
         "nb201": {"name": "nb201", "channels": 4, "cells_per_stage": 1},
         "darts": {"name": "darts", "channels": 4, "layers": 3},
         "nasbench-graph": {"name": "nasbench-graph", "dataset": "cora"},
+        "mobilenet": {
+            "name": "mobilenet",
+            "widths": [0.5, 1.0],
+            "stages": [[8, 1], [16, 2]],
+            "max_depth": 2,
+            "kernels": [3, 5],
+            "expansions": [3, 6],
+        },
         "table": table_space_config(small_table),
         "define-by-run": {
             "name": "define-by-run",

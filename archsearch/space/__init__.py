@@ -3,6 +3,7 @@
 from archsearch.space.base import Architecture, Decision, SearchSpace
 from archsearch.space.darts import DARTSSpace
 from archsearch.space.define_by_run import DefineByRunSpace, choice, fixed_choices
+from archsearch.space.mobilenet import MobileNetSpace
 from archsearch.space.nasbench_graph import NASBenchGraphSpace
 from archsearch.space.nb201 import NB201Space
 from archsearch.space.registry import SPACES
@@ -20,6 +21,7 @@ __all__ = [
     "DARTSSpace",
     "Decision",
     "DefineByRunSpace",
+    "MobileNetSpace",
     "NASBenchGraphSpace",
     "NB201Space",
     "SearchSpace",

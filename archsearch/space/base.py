@@ -23,6 +23,8 @@ from archsearch.errors import InvalidArchitectureError
 if TYPE_CHECKING:
     import torch
 
+    from archsearch.hardware.units import Unit
+
 Choice = str | int | float | bool | None
 
 
@@ -106,14 +108,8 @@ class Architecture(Mapping[str, Choice]):
 
 #: the optional capabilities a space may declare (see :class:`SearchSpace`)
 CAPABILITIES = (
-    "build",
-    "graph",
-    "operations",
-    "canonical",
-    "isomorphism_hash",
-    "allowed",
-    "latency_units",
-)
+    "build", "graph", "operations", "canonical", "isomorphism_hash", "allowed", "latency_units",
+)  # fmt: skip
 
 
 class SearchSpace(Configurable):
@@ -140,8 +136,8 @@ class SearchSpace(Configurable):
     * ``"allowed"``: :meth:`allowed` says which choices keep a partial assignment valid
       (controllers that sample decision by decision);
     * ``"latency_units"``: :meth:`latency_units` cuts a network into the pieces a latency
-      lookup table prices, and :meth:`all_latency_units` lists every piece any network of
-      the space holds (:mod:`archsearch.hardware.units`).
+      lookup table measures (:mod:`archsearch.hardware.units`), and
+      :meth:`all_latency_units` lists every piece any network of the space can hold.
     """
 
     name: str = "space"
@@ -320,14 +316,6 @@ class SearchSpace(Configurable):
         """``(adjacency, node operation names)`` of the cell (capability ``"graph"``)."""
         raise NotImplementedError(f"space {self.name!r} has no graph view")
 
-    def latency_units(self, arch: Architecture, input_shape: Sequence[int], num_classes: int):
-        """The network's latency units (capability ``"latency_units"``)."""
-        raise NotImplementedError(f"space {self.name!r} does not cut networks into units")
-
-    def all_latency_units(self, input_shape: Sequence[int], num_classes: int):
-        """Every distinct latency unit of the space (capability ``"latency_units"``)."""
-        raise NotImplementedError(f"space {self.name!r} does not cut networks into units")
-
     def canonical(self, assignment: Mapping[str, Choice]) -> Architecture:
         """The member standing for ``assignment`` (capability ``"canonical"``)."""
         raise NotImplementedError(f"space {self.name!r} has no canonical form")
@@ -339,6 +327,17 @@ class SearchSpace(Configurable):
     def allowed(self, decision_label: str, partial: Mapping[str, Choice]) -> list[bool]:
         """Which choices keep ``partial`` valid (capability ``"allowed"``)."""
         raise NotImplementedError(f"space {self.name!r} does not check partial assignments")
+
+    def latency_units(
+        self, arch: Architecture, input_shape: Sequence[int], num_classes: int
+    ) -> list[Unit]:
+        """The network of ``arch`` as :class:`~archsearch.hardware.units.Unit` s whose
+        latencies sum to its own (capability ``"latency_units"``)."""
+        raise NotImplementedError(f"space {self.name!r} has no latency units")
+
+    def all_latency_units(self, input_shape: Sequence[int], num_classes: int) -> list[Unit]:
+        """Every distinct unit, by key, of any network of the space (``"latency_units"``)."""
+        raise NotImplementedError(f"space {self.name!r} has no latency units")
 
     # ------------------------------------------------------------------ building
     def build(
