@@ -1,23 +1,30 @@
 """Measure the NAS-Bench-201 hardware table: PyTorch and ONNX Runtime CPU latency and peak
 forward memory of all 15,625 networks (``data/nb201_latency.csv``).
 
-Protocol (:func:`archsearch.hardware.protocol.measure_network`): the benchmark's network
-(C=16, N=5, 3x32x32 input, 10 classes) built with ``torch.manual_seed(index)``, eval mode,
-batch 1, one thread (``taskset`` pins the process to one core when the machine is shared),
-on this project's 2-core machine class. PyTorch latency: ``Timer.adaptive_autorange``
-(warm-up, timed blocks until the inter-quartile range is within 10% of the median or 1 s has
-passed), median and IQR stored. ONNX Runtime: the same protocol on the ``torch.onnx`` export
-in a one-thread CPU session with every graph optimisation. Peak memory: weights and buffers
-plus the most bytes the forward pass holds at once (``torch.profiler``).
+Protocol: the benchmark's network (C=16, N=5, 3x32x32 input, 10 classes) built with
+``torch.manual_seed(index)``, eval mode, batch 1, one thread (``taskset`` pins the process
+to one core), on this project's 2-core machine class. The speed of this (virtual) machine
+drifts by 10-15% over seconds to minutes, so networks are timed ten at a time in three
+interleaved rounds, each round opened and closed by a fixed reference network, and stored
+as their ratio to it (:func:`archsearch.hardware.protocol.interleaved_latencies`);
+``latency_ms`` is that ratio times the reference's median over the whole build, and
+``latency_iqr_ms`` the ratio's inter-quartile range over the rounds, on the same scale.
+PyTorch: eager, ``torch.no_grad``. ONNX Runtime: the ``torch.onnx`` export in a one-thread
+CPU session with every graph optimisation, against the reference's own session. Peak
+memory: weights and buffers plus the most bytes the forward pass holds at once
+(``torch.profiler``). The reference is ``NB201Space().distinct_samples(default_rng(10**6),
+1)``, the one ``benchmarks/latency_models.py`` measures against.
 
 Architectures are measured in one seeded random order (``default_rng(0).permutation``), not
 index order, so that any drift of the machine over the hours the table takes spreads over
 the whole space instead of biasing one corner of it. The noise of the figures (the same
 networks re-measured in separate processes) is measured by ``benchmarks/latency_noise.py``.
 
-Resuming: rows go to ``--partial`` one write each (a killed run loses at most the row it was
-measuring; a half-written last line is dropped on the next start); ``--limit`` measures that
-many more and stops. When every architecture has a row, the table is written to ``--out``
+Resuming: rows go to ``--partial`` one write per chunk of ten (a killed run loses at most
+that chunk; a half-written last line is dropped on the next start); ``--limit`` measures that
+many more and stops; ``--reverse`` walks the order from its end, so that a second builder
+(on the other core, appending to the same file: each chunk is one small write) meets the
+first in the middle. When every architecture has a row, the table is written to ``--out``
 sorted by benchmark index. Run it as::
 
     nohup taskset -c 1 python benchmarks/build_nb201_latency.py > nb201_latency.log 2>&1 &
@@ -45,6 +52,19 @@ COLUMNS = (
     "onnx_latency_iqr_ms",
     "peak_memory_mb",
 )
+#: what the partial file holds: ratios to the reference, and the reference's ms per chunk
+PARTIAL = (
+    "arch",
+    "latency_ratio",
+    "latency_iqr_ratio",
+    "onnx_ratio",
+    "onnx_iqr_ratio",
+    "peak_memory_mb",
+    "reference_ms",
+    "onnx_reference_ms",
+)
+REFERENCE_SEED = 10**6
+CHUNK = 10
 SPACE_SIZE = 5**6
 
 
@@ -61,8 +81,8 @@ def read_partial(path: Path) -> dict[str, list[str]]:
     rows = list(csv.reader(data.decode().splitlines()))
     if not rows:
         return {}
-    if tuple(rows[0]) != COLUMNS:
-        sys.exit(f"{path}: unexpected header {rows[0]}; expected {list(COLUMNS)}")
+    if tuple(rows[0]) != PARTIAL:
+        sys.exit(f"{path}: unexpected header {rows[0]}; expected {list(PARTIAL)}")
     return {row[0]: row for row in rows[1:]}
 
 
@@ -71,52 +91,83 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--partial", type=Path, default=DEFAULT_PARTIAL)
     parser.add_argument("--limit", type=int, default=None, help="measure at most this many")
-    parser.add_argument("--max-run-time", type=float, default=1.0)
+    parser.add_argument(
+        "--reverse", action="store_true",
+        help="walk the order from its end: a second builder on the other core, same --partial",
+    )  # fmt: skip
     args = parser.parse_args()
 
     import torch
 
-    from archsearch.hardware.protocol import measure_network
+    from archsearch.hardware.measure import peak_memory_mb
+    from archsearch.hardware.protocol import interleaved_latencies, runner
     from archsearch.space.nb201 import NB201Space
 
     torch.set_num_threads(1)
     space = NB201Space()
+    shape = (3, 32, 32)
     done = read_partial(args.partial)
     args.partial.parent.mkdir(parents=True, exist_ok=True)
     order = np.random.default_rng(0).permutation(SPACE_SIZE)
     todo = [int(i) for i in order if space.to_string(space.from_index(int(i))) not in done]
+    if args.reverse:
+        todo.reverse()
     if args.limit is not None:
         todo = todo[: args.limit]
     print(f"{len(done)} measured, {len(todo)} to measure now", flush=True)
+    (reference_arch,) = space.distinct_samples(np.random.default_rng(REFERENCE_SEED), 1)
+    torch.manual_seed(0)
+    reference = space.build(reference_arch, shape, 10)
+    anchors = {rt: runner(reference, shape, rt) for rt in ("torch", "onnx")}
     started = time.perf_counter()
     with open(args.partial, "a", newline="") as f:
         if f.tell() == 0:
-            f.write(",".join(COLUMNS) + "\n")
-        for count, index in enumerate(todo, start=1):
-            arch = space.from_index(index)
-            torch.manual_seed(index)
-            model = space.build(arch, (3, 32, 32), 10)
-            values = measure_network(
-                model, (3, 32, 32), COLUMNS[1:], max_run_time=args.max_run_time
-            )
-            f.write(",".join([space.to_string(arch)] + [f"{values[c]:.6g}" for c in COLUMNS[1:]]))
-            f.write("\n")
+            f.write(",".join(PARTIAL) + "\n")
+        for start in range(0, len(todo), CHUNK):
+            chunk = todo[start : start + CHUNK]
+            models = []
+            for index in chunk:
+                torch.manual_seed(index)
+                models.append(space.build(space.from_index(index), shape, 10))
+            timed = {}
+            for rt in ("torch", "onnx"):
+                runs = [runner(m, shape, rt) for m in models]
+                timed[rt] = interleaved_latencies(runs, anchors[rt])
+            lines = []
+            for k, (index, model) in enumerate(zip(chunk, models, strict=True)):
+                values = [*timed["torch"][0][k], *timed["onnx"][0][k]]
+                values += [peak_memory_mb(model, shape), timed["torch"][1], timed["onnx"][1]]
+                arch = space.to_string(space.from_index(index))
+                lines.append(",".join([arch] + [f"{v:.6g}" for v in values]) + "\n")
+            f.write("".join(lines))
             f.flush()
             os.fsync(f.fileno())
-            if count % 100 == 0:
+            count = start + len(chunk)
+            if count % 100 == 0 or count == len(todo):
                 rate = (time.perf_counter() - started) / count
                 print(f"{count}/{len(todo)}  {rate:.3f} s each", flush=True)
     rows = read_partial(args.partial)
     if len(rows) == SPACE_SIZE:
-        ranked = sorted(rows.values(), key=lambda row: space.index(space.from_string(row[0])))
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.out, "w", newline="") as out:
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(COLUMNS)
-            writer.writerows(ranked)
+        write_table(space, rows, args.out)
         print(f"wrote {args.out} ({SPACE_SIZE} rows)")
     else:
         print(f"{len(rows)}/{SPACE_SIZE} measured; run again to go on")
+
+
+def write_table(space, rows: dict[str, list[str]], out: Path) -> None:
+    """The table, by benchmark index: ratios times the reference's median over the build."""
+    values = {a: [float(v) for v in row[1:]] for a, row in rows.items()}
+    torch_ms = float(np.median([v[5] for v in values.values()]))
+    onnx_ms = float(np.median([v[6] for v in values.values()]))
+    ranked = sorted(values, key=lambda a: space.index(space.from_string(a)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for arch in ranked:
+            r = values[arch]
+            scaled = [r[0] * torch_ms, r[1] * torch_ms, r[2] * onnx_ms, r[3] * onnx_ms, r[4]]
+            writer.writerow([arch, *(f"{v:.6g}" for v in scaled)])
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 learned predictor, on NAS-Bench-201 and the mobile space, for PyTorch and ONNX Runtime.
 
 For each space, ``--networks`` distinct seeded random architectures are built and measured
-whole on this machine (:func:`archsearch.hardware.protocol.measure_network`: batch 1, one
-thread, median of timed blocks). The first ``--train`` of them are the models' training
-data, the rest are held out and scored:
+whole on this machine (batch 1, one thread), ten at a time in three interleaved rounds
+against a fixed reference network of the space, which cancels the machine's drift
+(:func:`archsearch.hardware.protocol.interleaved_latencies`); the lookup table's units are
+timed against the same reference, so both are on one scale. The first ``--train`` of them
+are the models' training data, the rest are held out and scored:
 
 * ``lut``: the lookup table's sum over the network's units (ProxylessNAS/FBNet), measured
   unit by unit; no network measured whole is used.
@@ -44,22 +46,40 @@ SPACES = {
 }
 FIGURE = {"torch": "latency_ms", "onnx": "onnx_latency_ms"}
 RESULT = Path(__file__).resolve().parent / "results" / "latency_models.json"
+REFERENCE_SEED = 10**6
+CHUNK = 10
 
 
-def measured_networks(space, shape, classes, count, seed, runtimes):
+def reference_network(space, shape, classes):
+    """The network every measurement is taken relative to: one seeded sample of the space."""
     import torch
 
-    from archsearch.hardware.protocol import measure_network
+    (arch,) = space.distinct_samples(np.random.default_rng(REFERENCE_SEED), 1)
+    torch.manual_seed(0)
+    return space.build(arch, shape, classes)
+
+
+def measured_networks(space, shape, classes, count, seed, runtimes, reference):
+    """``count`` seeded random networks measured whole, in chunks of :data:`CHUNK`, each
+    chunk in interleaved rounds against ``reference``; latencies are ratios to it times its
+    median over every chunk (one scale for the whole run)."""
+    import torch
+
+    from archsearch.hardware.protocol import interleaved_latencies, runner
 
     archs = space.distinct_samples(np.random.default_rng(seed), count)
-    figures = [FIGURE[r] for r in runtimes]
-    measured = {r: [] for r in runtimes}
-    for arch in archs:
+    ratios = {r: [] for r in runtimes}
+    reference_ms = {r: [] for r in runtimes}
+    for start in range(0, count, CHUNK):
         torch.manual_seed(0)
-        values = measure_network(space.build(arch, shape, classes), shape, figures)
+        models = [space.build(a, shape, classes) for a in archs[start : start + CHUNK]]
         for runtime in runtimes:
-            measured[runtime].append(values[FIGURE[runtime]])
-    return archs, {r: np.asarray(v) for r, v in measured.items()}
+            runs = [runner(m, shape, runtime) for m in models]
+            measured, ms = interleaved_latencies(runs, runner(reference, shape, runtime))
+            ratios[runtime] += [ratio for ratio, _ in measured]
+            reference_ms[runtime].append(ms)
+    scale = {r: float(np.median(reference_ms[r])) for r in runtimes}
+    return archs, {r: np.asarray(ratios[r]) * scale[r] for r in runtimes}, scale
 
 
 def table_rows(space, path):
@@ -79,33 +99,41 @@ def score_space(name, args, runtimes):
     config, shape, classes = SPACES[name]
     space = build_space(config)
     started = time.perf_counter()
+    reference = reference_network(space, shape, classes)
+    scale = {r: None for r in runtimes}
     if name == "nb201" and args.nb201_table:
         archs, measured = table_rows(space, args.nb201_table)
         order = np.random.default_rng(args.seed).permutation(len(archs))
         archs = [archs[i] for i in order]
         measured = {r: measured[r][order] for r in runtimes}
     else:
-        archs, measured = measured_networks(
-            space, shape, classes, args.networks, args.seed, runtimes
+        archs, measured, scale = measured_networks(
+            space, shape, classes, args.networks, args.seed, runtimes, reference
         )
     train, test = slice(0, args.train), slice(args.train, None)
     units = [space.latency_units(a, shape, classes) for a in archs]
     scores = {}
     for runtime in runtimes:
         torch.manual_seed(0)
-        table = measure_table(distinct_units(u for us in units for u in us), runtime)
+        table = measure_table(
+            distinct_units(u for us in units for u in us),
+            runtime,
+            reference=reference,
+            reference_input=shape,
+            reference_ms=scale[runtime],
+        )
         raw = np.asarray([table.raw_sum(us) for us in units])
-        scale, offset = np.polyfit(raw[train], measured[runtime][train], 1)
+        slope, offset = np.polyfit(raw[train], measured[runtime][train], 1)
         predictor = LatencyPredictor(space, seed=args.seed).fit(
             archs[train], measured[runtime][train]
         )
         y = measured[runtime][test]
         scores[runtime] = {
             "lut": latency_errors(raw[test], y),
-            "lut_calibrated": latency_errors(scale * raw[test] + offset, y),
+            "lut_calibrated": latency_errors(slope * raw[test] + offset, y),
             "predictor": latency_errors(predictor.predict(archs[test]), y),
             "lut_units": len(table.entries),
-            "calibration": {"scale": float(scale), "offset_ms": float(offset)},
+            "calibration": {"scale": float(slope), "offset_ms": float(offset)},
             "measured_ms": {"median": float(np.median(y)), "min": float(y.min()),
                             "max": float(y.max())},
         }  # fmt: skip

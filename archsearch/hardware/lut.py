@@ -25,9 +25,13 @@ import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from archsearch.errors import ArchsearchError, DataError
 from archsearch.hardware.units import Unit
+
+if TYPE_CHECKING:
+    import torch
 
 RUNTIMES = ("torch", "onnx")
 #: the key of the per-call overhead an ONNX Runtime table subtracts from each unit
@@ -123,9 +127,18 @@ def measure_table(
     threads: int = 1,
     batch_size: int = 1,
     max_run_time: float = 1.0,
+    reference: torch.nn.Module | None = None,
+    reference_input: Sequence[int] | None = None,
+    reference_ms: float | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> LatencyTable:
-    """Measure every distinct unit once on this machine (see the module docstring)."""
+    """Measure every distinct unit once on this machine (see the module docstring).
+
+    With a ``reference`` network (and its input shape), the units are timed in interleaved
+    rounds against it (:func:`~archsearch.hardware.protocol.interleaved_latencies`) and each
+    entry is its ratio to the reference times ``reference_ms`` (default: the reference's
+    own median here), which puts a table and whole networks measured at another time on one
+    scale despite the machine's drift."""
     import torch
 
     from archsearch.hardware.measure import measure_latency
@@ -133,8 +146,26 @@ def measure_table(
     if runtime not in RUNTIMES:
         raise ArchsearchError(f"unknown runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
     todo = distinct_units(units)
+    if runtime == "onnx":
+        todo = [Unit(CALL, (1,), _Copy), *todo]
     entries: dict[str, float] = {}
     iqr: dict[str, float] = {}
+    if reference is not None:
+        from archsearch.hardware.protocol import interleaved_latencies, runner
+
+        torch.manual_seed(0)
+        runs = [
+            runner(u.build(), u.input_shape, runtime, batch_size=batch_size, threads=threads)
+            for u in todo
+        ]
+        anchor = runner(reference, reference_input, runtime, batch_size=batch_size, threads=threads)
+        ratios, measured_ms = interleaved_latencies(runs, anchor, threads=threads)
+        scale = measured_ms if reference_ms is None else reference_ms
+        for unit, (ratio, spread) in zip(todo, ratios, strict=True):
+            entries[unit.key], iqr[unit.key] = ratio * scale, spread * scale
+        if progress is not None:
+            progress(len(todo), len(todo))
+        return LatencyTable(runtime, entries, iqr, threads, batch_size)
     if runtime == "onnx":
         from archsearch.hardware.onnx import onnx_latency
 
@@ -143,7 +174,6 @@ def measure_table(
                 module, shape, batch_size=batch_size, threads=threads, max_run_time=max_run_time
             )
 
-        todo = [Unit(CALL, (1,), _Copy), *todo]
     else:
 
         def measure(module: torch.nn.Module, shape: Sequence[int]):

@@ -10,7 +10,7 @@ NAS-Bench-201 latency table's builder, the latency models' benchmark), so that a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 
@@ -66,3 +66,73 @@ def measure_network(
     if "memory" in sources:
         values["peak_memory_mb"] = peak_memory_mb(model, input_shape, batch_size=batch_size)
     return {name: float(values[name]) for name in wanted}
+
+
+def interleaved_latencies(
+    runs: Sequence[Callable[[], object]],
+    reference: Callable[[], object],
+    *,
+    rounds: int = 3,
+    min_run_time: float = 0.03,
+    threads: int = 1,
+) -> tuple[list[tuple[float, float]], float]:
+    """Latencies of several networks relative to a reference network, robust to the
+    machine's drift.
+
+    On a shared or virtual machine the speed of the whole CPU drifts over seconds to
+    minutes (re-measuring 20 NAS-Bench-201 networks three times in one process gave a 10-15%
+    coefficient of variation, and the runs' means moved together), which no repetition
+    inside one measurement removes. Measuring every network in ``rounds`` interleaved
+    rounds, each opened and closed by the ``reference`` network, and dividing by the
+    reference's time in the same round cancels what moves every network alike (the same
+    re-measurement: 3.5%). Returns, per run, the median and inter-quartile range over rounds
+    of its time divided by the reference's, and the reference's median milliseconds over
+    the rounds (ratio times that is a latency in ms).
+    """
+    import numpy as np
+    from torch.utils.benchmark import Timer
+
+    def timed(run: Callable[[], object]) -> float:
+        timer = Timer("run()", globals={"run": run}, num_threads=threads)
+        return float(np.median(timer.blocked_autorange(min_run_time=min_run_time).times))
+
+    ratios = np.empty((rounds, len(runs)))
+    references = []
+    for r in range(rounds):
+        before = timed(reference)
+        times = [timed(run) for run in runs]
+        anchor = (before + timed(reference)) / 2
+        ratios[r] = np.asarray(times) / anchor
+        references.append(anchor)
+    q1, median, q3 = np.percentile(ratios, [25, 50, 75], axis=0)
+    return [(float(m), float(h - lo)) for m, lo, h in zip(median, q1, q3, strict=True)], float(
+        np.median(references) * 1e3
+    )
+
+
+def runner(
+    model: torch.nn.Module,
+    input_shape: Sequence[int],
+    runtime: str = "torch",
+    *,
+    batch_size: int = 1,
+    threads: int = 1,
+) -> Callable[[], object]:
+    """A zero-argument callable running one inference of ``model`` (eval mode, no
+    gradients) in ``runtime``: ``torch`` or ``onnx`` (a session on its export)."""
+    from archsearch.hardware.measure import _input
+
+    model.eval()
+    x = _input(model, input_shape, batch_size)
+    if runtime == "onnx":
+        from archsearch.hardware.onnx import export_onnx, onnx_session
+
+        session = onnx_session(export_onnx(model, input_shape, batch_size), threads)
+        feed = {session.get_inputs()[0].name: x.cpu().numpy()}
+        return lambda: session.run(None, feed)
+
+    def run() -> object:
+        with torch.no_grad():
+            return model(x)
+
+    return run
