@@ -32,7 +32,9 @@ BUILTIN: dict[str, dict[str, str]] = {
     "oneshot": {
         "darts": "archsearch.oneshot.differentiable:DARTS",
         "enas": "archsearch.oneshot.enas:ENAS",
+        "fbnet": "archsearch.oneshot.latency_aware:FBNet",
         "gdas": "archsearch.oneshot.differentiable:GDAS",
+        "proxylessnas": "archsearch.oneshot.latency_aware:ProxylessNAS",
         "rsps": "archsearch.oneshot.spos:RSPS",
         "spos": "archsearch.oneshot.spos:SPOS",
     },

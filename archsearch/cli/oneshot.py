@@ -1,4 +1,5 @@
-"""``oneshot``: a weight-sharing search (DARTS, GDAS, SPOS, RSPS, ENAS) from the shell.
+"""``oneshot``: a weight-sharing search (DARTS, GDAS, SPOS, RSPS, ENAS; ProxylessNAS and
+FBNet with a latency table and target on the mobilenet space) from the shell.
 
 Trains a supernet, prints the per-epoch diagnostics and derives an architecture, as a study
 in ``--out`` like every other search (:mod:`archsearch.oneshot.run`: ``study.db``, the
@@ -11,6 +12,8 @@ supernet's ranking against a ground-truth table::
     archsearch oneshot --method gdas --space nb201 --dataset fashion-mnist \\
         --space-opt channels=8 --space-opt cells_per_stage=1 --epochs 5 \\
         --train-size 6000 --valid-size 2000 --out runs/gdas --retrain --export gdas.pt2
+    archsearch oneshot --method proxylessnas --space mobilenet --latency-table lut.csv \\
+        --latency-target 3.0 --space-opt widths=[1.0] --epochs 10 --out runs/proxyless
 
 Every input is checked before training starts; a user error is one line and exit status 2.
 An ``--out`` that holds the same one-shot study continues it (as ``archsearch resume``); one
@@ -31,16 +34,20 @@ from archsearch.errors import ArchsearchError
 
 RESULT = "oneshot.json"
 SUPERNET = "supernet.pt"
-SPACES = ("nb201", "darts")
+SPACES = ("nb201", "darts", "mobilenet")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "oneshot",
-        help="weight-sharing / differentiable search (darts, gdas, spos, rsps, enas)",
+        help="weight-sharing / differentiable search (darts, gdas, spos, rsps, enas, "
+        "proxylessnas, fbnet)",
         description="Train a supernet, derive an architecture, optionally retrain and export it.",
     )
-    p.add_argument("--method", default="gdas", help="darts, gdas, spos, rsps or enas")
+    p.add_argument(
+        "--method", default="gdas",
+        help="darts, gdas, spos, rsps, enas, or proxylessnas / fbnet (mobilenet space)",
+    )  # fmt: skip
     p.add_argument("--space", default="nb201", choices=SPACES)
     p.add_argument("--dataset", default="fashion-mnist", help="registered dataset name")
     p.add_argument("--data-dir", dest="data_dir")
@@ -58,6 +65,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--early-stop-skips", dest="early_stop_skips", type=int,
         help="DARTS+: stop once the derived (normal) cell has this many skip connections",
+    )  # fmt: skip
+    p.add_argument(
+        "--latency-table", dest="latency_table",
+        help="proxylessnas/fbnet: latency lookup table (archsearch latency-table) of the space",
+    )  # fmt: skip
+    p.add_argument(
+        "--latency-target", dest="latency_target_ms", type=float,
+        help="proxylessnas/fbnet: latency target in ms the derived network should meet",
     )  # fmt: skip
     p.add_argument("--strategy", help="SPOS/RSPS: search strategy over inherited weights")
     p.add_argument("--search-budget", dest="search_budget", type=int)
@@ -125,10 +140,13 @@ def _method_options(args: argparse.Namespace) -> dict[str, Any]:
         "strategy",
         "search_budget",
         "eval_size",
+        "latency_target_ms",
     ]:
         value = getattr(args, key)
         if value is not None:
             options[key] = value
+    if args.latency_table is not None:  # absolute: a resumed study finds it from anywhere
+        options["latency_table"] = str(Path(args.latency_table).resolve())
     options.update(parse_options(args.method_opts, "method"))
     return options
 
@@ -175,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
     data = load_search_data(**recipe)
     torch.manual_seed(args.seed)
     supernet = build_supernet(args.space, data.input_shape, data.num_classes, **space_options)
+    method.check_supernet(supernet)  # e.g. a latency table without the supernet's units
     config = study_config(method, supernet.space, space_options, recipe, out)
     study = Study.from_config(config, out)  # refuses a directory holding another study
 
@@ -273,7 +292,7 @@ def format_oneshot(report: dict[str, Any]) -> str:
 def format_epoch(record: dict[str, Any]) -> str:
     keys = (
         "train_loss", "valid_loss", "valid_acc", "entropy", "skip_share",
-        "parameter_free_share", "seconds",
+        "parameter_free_share", "expected_latency_ms", "derived_latency_ms", "seconds",
     )  # fmt: skip
     parts = [f"{k} {record[k]:.4g}" for k in keys if isinstance(record.get(k), int | float)]
     part = f" of sub-supernet {record['part']}" if "part" in record else ""  # few-shot SPOS

@@ -16,11 +16,12 @@ spanning orders of magnitude.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from archsearch.space.base import Architecture, SearchSpace
+if TYPE_CHECKING:  # annotations only: hardware must not import space (no import cycle)
+    from archsearch.space.base import Architecture, SearchSpace
 
 
 class LatencyPredictor:

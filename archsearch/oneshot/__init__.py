@@ -1,5 +1,6 @@
-"""Weight-sharing and differentiable NAS: supernets, DARTS, GDAS, SPOS/RSPS, ENAS, and
-TE-NAS's training-free pruning (:mod:`archsearch.oneshot.tenas`).
+"""Weight-sharing and differentiable NAS: supernets, DARTS, GDAS, SPOS/RSPS, ENAS, TE-NAS's
+training-free pruning (:mod:`archsearch.oneshot.tenas`), and latency-aware ProxylessNAS and
+FBNet on the mobilenet space (:mod:`archsearch.oneshot.latency_aware`).
 
 One supernet holds every architecture of a cell space (NAS-Bench-201 or DARTS); a method
 trains it once and selects an architecture from it, which is then retrained from scratch
@@ -28,6 +29,8 @@ from archsearch.oneshot.evaluator import (
     load_supernet,
     save_supernet,
 )
+from archsearch.oneshot.latency_aware import ExpectedLatency, FBNet, ProxylessNAS
+from archsearch.oneshot.mobile_supernet import MobileNetSupernet
 from archsearch.oneshot.run import DerivedArchitecture, OneShotRun, resume
 from archsearch.oneshot.runtime import Runtime
 from archsearch.oneshot.spos import RSPS, SPOS
@@ -45,6 +48,8 @@ __all__ = [
     "DARTS",
     "ENAS",
     "GDAS",
+    "FBNet",
+    "ProxylessNAS",
     "ONESHOT",
     "RSPS",
     "SPOS",
@@ -52,8 +57,10 @@ __all__ = [
     "DARTSSupernet",
     "DerivedArchitecture",
     "EdgeChoice",
+    "ExpectedLatency",
     "InheritedWeights",
     "MixedOp",
+    "MobileNetSupernet",
     "NB201Supernet",
     "OneShotMethod",
     "OneShotResult",

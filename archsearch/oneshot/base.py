@@ -278,6 +278,10 @@ class OneShotMethod(Configurable, ABC):
             self.w_opt, T_max=epochs * self.steps_per_epoch, eta_min=self.lr_min
         )
 
+    def check_supernet(self, supernet: Supernet) -> None:  # noqa: B027 (optional hook)
+        """Refuse, before any training, a supernet this method cannot search (the command
+        line calls it to fail early; latency-aware methods also check their table)."""
+
     # ------------------------------------------------------------ for subclasses
     def _steps_per_epoch(self) -> int:
         return max(1, len(self.data.x_train) // self.batch_size)

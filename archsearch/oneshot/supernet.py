@@ -411,10 +411,13 @@ def build_supernet(
     num_classes: int,
     **options: Any,
 ) -> Supernet:
-    """The supernet of a space (``nb201`` or ``darts``), sized like the space's network.
+    """The supernet of a space (``nb201``, ``darts`` or ``mobilenet``), sized like the
+    space's network.
 
-    ``options`` override the size (``channels``, ``cells_per_stage`` / ``layers``); by
-    default the sizes come from ``space`` when a space object is given.
+    ``options`` override the size (``channels``, ``cells_per_stage`` / ``layers``; for
+    ``mobilenet`` the space's options and the supernet's ``width``); by default the sizes
+    come from ``space`` when a space object is given. A ``mobilenet`` supernet plans its
+    strides for ``input_shape``'s side (or a stored ``input_size``).
     """
     name = space if isinstance(space, str) else space.name
     sizes: dict[str, Any] = {} if isinstance(space, str) else dict(space.config())
@@ -426,9 +429,16 @@ def build_supernet(
             return NB201Supernet(in_channels, num_classes, **sizes)
         if name == "darts":
             return DARTSSupernet(in_channels, num_classes, **sizes)
+        if name == "mobilenet":
+            from archsearch.oneshot.mobile_supernet import MobileNetSupernet
+
+            size = sizes.pop("input_size", None) or tuple(input_shape[1:])
+            return MobileNetSupernet(in_channels, num_classes, size, **sizes)
     except TypeError as exc:
         raise ArchsearchError(f"bad supernet options for space {name!r}: {exc}") from None
-    raise ArchsearchError(f"no supernet for space {name!r}; supernets exist for: darts, nb201")
+    raise ArchsearchError(
+        f"no supernet for space {name!r}; supernets exist for: darts, mobilenet, nb201"
+    )
 
 
 def supernet_from_config(config: Mapping[str, Any]) -> Supernet:

@@ -553,17 +553,29 @@ class MobileNetSpace(SearchSpace):
         )  # fmt: skip
         return Unit(key, (layout.head_in_channels, *layout.head_size), build)
 
+    def fixed_latency_units(
+        self, width: float, input_shape: Sequence[int], num_classes: int
+    ) -> list[Unit]:
+        """The units every network of ``width`` holds whatever its blocks (stem, first
+        block, head): with :meth:`block_unit_key`, what a supernet needs to price a
+        distribution over architectures."""
+        layout = self.layout(float(width), input_shape)
+        return [
+            self._stem_unit(layout), self._first_unit(layout), self._head_unit(layout, num_classes)
+        ]  # fmt: skip
+
     def latency_units(
         self, arch: Architecture, input_shape: Sequence[int], num_classes: int
     ) -> list[Unit]:
         """The network of ``arch`` cut into stem, first block, each active block and head,
         in order; the units' modules, run one after another, compute the network."""
         arch = self.validate(arch)
+        stem, first, head = self.fixed_latency_units(arch["width"], input_shape, num_classes)
         layout = self.layout(float(arch["width"]), input_shape)
-        units = [self._stem_unit(layout), self._first_unit(layout)]
+        units = [stem, first]
         for context, k, e, se in self._blocks_of(arch, layout):
             units.append(self._block_unit(context, k, e, se))
-        units.append(self._head_unit(layout, num_classes))
+        units.append(head)
         return units
 
     def all_latency_units(self, input_shape: Sequence[int], num_classes: int) -> list[Unit]:
