@@ -136,3 +136,33 @@ def runner(
             return model(x)
 
     return run
+
+
+def measure_many(
+    models: Sequence[torch.nn.Module],
+    input_shape: Sequence[int],
+    reference: torch.nn.Module,
+    runtime: str = "torch",
+    *,
+    chunk: int = 10,
+    rounds: int = 3,
+    threads: int = 1,
+) -> tuple[list[float], float]:
+    """Milliseconds of several networks by :func:`interleaved_latencies`, ``chunk`` at a
+    time against one ``reference``: each network's ratio to the reference times the
+    reference's median over every chunk, so all of them are on one scale. Returns the
+    latencies and that reference median."""
+    import numpy as np
+
+    anchor = runner(reference, input_shape, runtime, threads=threads)
+    ratios: list[float] = []
+    references: list[float] = []
+    for start in range(0, len(models), chunk):
+        runs = [
+            runner(m, input_shape, runtime, threads=threads) for m in models[start : start + chunk]
+        ]
+        measured, reference_ms = interleaved_latencies(runs, anchor, rounds=rounds, threads=threads)
+        ratios += [ratio for ratio, _ in measured]
+        references.append(reference_ms)
+    scale = float(np.median(references))
+    return [ratio * scale for ratio in ratios], scale
