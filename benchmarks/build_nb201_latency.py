@@ -24,8 +24,11 @@ Resuming: rows go to ``--partial`` one write per chunk of ten (a killed run lose
 that chunk; a half-written last line is dropped on the next start); ``--limit`` measures that
 many more and stops; ``--reverse`` walks the order from its end, so that a second builder
 (on the other core, appending to the same file: each chunk is one small write) meets the
-first in the middle. When every architecture has a row, the table is written to ``--out``
-sorted by benchmark index. Run it as::
+first in the middle. The partial file is committed (``data/nb201_latency.partial.csv``), so a
+build spread over several sessions on fresh checkouts resumes where the last one stopped; the
+reference's own time is stored per chunk, so chunks measured on two machines of the same
+class are put on one scale when the table is written. When every architecture has a row,
+the table is written to ``--out`` sorted by benchmark index. Run it as::
 
     nohup taskset -c 1 python benchmarks/build_nb201_latency.py > nb201_latency.log 2>&1 &
 """
@@ -43,7 +46,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "data" / "nb201_latency.csv"
-DEFAULT_PARTIAL = ROOT / "runs" / "nb201_latency.partial.csv"
+DEFAULT_PARTIAL = ROOT / "data" / "nb201_latency.partial.csv"
 COLUMNS = (
     "arch",
     "latency_ms",

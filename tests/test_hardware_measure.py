@@ -48,3 +48,30 @@ def test_latency_times_repeated_inference_runs_at_the_thread_count_and_restores_
     assert measured.blocks >= 1 and len(model.seen) > measured.blocks
     assert set(model.seen) == {(False, False, 1)}, "eval mode, no gradients, one thread"
     assert 0 <= measured.iqr_ms < measured.median_ms
+
+
+def test_interleaved_rounds_open_and_close_with_the_reference_and_visit_every_network():
+    from archsearch.hardware.protocol import interleaved_latencies
+
+    calls = []
+
+    def recorder(name):
+        return lambda: calls.append(name)
+
+    measured, reference_ms = interleaved_latencies(
+        [recorder("a"), recorder("b")], recorder("ref"), rounds=2, min_run_time=0.001
+    )
+    assert len(measured) == 2 and reference_ms > 0
+    assert all(ratio > 0 and spread >= 0 for ratio, spread in measured)
+    # collapse the repeated calls of one timing into one visit
+    visits = [name for i, name in enumerate(calls) if i == 0 or calls[i - 1] != name]
+    # (the reference closing round 1 and opening round 2 are back to back: one visit)
+    assert visits == ["ref", "a", "b", "ref", "a", "b", "ref"]
+
+
+def test_measure_many_puts_every_chunk_on_one_scale():
+    from archsearch.hardware.protocol import measure_many
+
+    models = [convs(1, 4) for _ in range(3)]
+    latencies, reference_ms = measure_many(models, (3, 8, 8), convs(1, 4), chunk=2, rounds=1)
+    assert len(latencies) == 3 and reference_ms > 0 and all(ms > 0 for ms in latencies)
