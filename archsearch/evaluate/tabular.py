@@ -8,7 +8,7 @@ import numpy as np
 
 from archsearch.errors import ArchsearchError
 from archsearch.evaluate.base import EVALUATORS, EvalResult, Evaluator
-from archsearch.evaluate.table import looked_up
+from archsearch.evaluate.table import MissingRowError, looked_up
 from archsearch.space.base import Architecture, SearchSpace
 from archsearch.space.nb201 import NB201Space
 from archsearch.tables.nb201 import COSTS, dataset_name, load_nb201_table, nb201_costs
@@ -35,8 +35,13 @@ class NB201TableEvaluator(Evaluator):
     cost budget before it spends a query on it.
     """
 
-    def __init__(self, table: str, dataset: str = "cifar10") -> None:
+    def __init__(self, table: str, dataset: str = "cifar10", hardware: str | None = None) -> None:
         self.table_path = str(Path(table).expanduser().resolve())
+        self.hardware_path = (
+            None if hardware is None else str(Path(hardware).expanduser().resolve())
+        )
+        self._hardware = {} if hardware is None else load_hardware_table(self.hardware_path)
+        self._hardware_names = frozenset(next(iter(self._hardware.values()), {}))
         self.dataset = dataset_name(dataset)
         self.table = load_nb201_table(table)
         self.objective_name = f"{self.dataset}_valid"
@@ -64,14 +69,53 @@ class NB201TableEvaluator(Evaluator):
     ) -> EvalResult:
         row, values = looked_up(self.table, arch)
         first = {name: values.pop(name) for name in (self.objective_name, self.reported_name)}
-        return EvalResult({**first, **values, **self._costs_of(row), "nb201_index": float(row)})
+        measured = self._measured(arch, space)
+        if self._hardware and not measured:
+            raise MissingRowError(f"{space.to_string(arch)} has no row in {self.hardware_path}")
+        costs = self._costs_of(row)
+        return EvalResult({**first, **values, **costs, **measured, "nb201_index": float(row)})
 
     def cheap_values(self, arch: Architecture, space: SearchSpace) -> dict[str, float]:
-        """``params`` and ``flops``: every cell has a row, so they are one array read."""
-        return self._costs_of(self.table.row(arch))
+        """``params`` and ``flops`` (every cell has a row, so they are one array read), and
+        the ``hardware`` table's measured figures of the cell."""
+        return {**self._costs_of(self.table.row(arch)), **self._measured(arch, space)}
+
+    def _measured(self, arch: Architecture, space: SearchSpace) -> dict[str, float]:
+        if not self._hardware:
+            return {}
+        return dict(self._hardware.get(space.to_string(arch), {}))
 
     def _costs_of(self, row: int) -> dict[str, float]:
         return {name: float(column[row]) for name, column in self._costs.items()}
 
     def value_names(self, space: SearchSpace) -> frozenset[str]:
-        return frozenset(self.table.metric_names) | set(COSTS) | {"nb201_index"}
+        names = frozenset(self.table.metric_names) | set(COSTS) | {"nb201_index"}
+        return names | self._hardware_names
+
+
+def load_hardware_table(path: str) -> dict[str, dict[str, float]]:
+    """``arch -> {figure: value}`` from a hardware table; a malformed file is one
+    :class:`~archsearch.errors.DataError`."""
+    import csv
+
+    from archsearch.errors import DataError
+
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+    except OSError as error:
+        raise DataError(f"cannot read hardware table {path}: {error.strerror}") from None
+    if not rows or not rows[0] or rows[0][0] != "arch" or len(rows[0]) < 2:
+        raise DataError(f"{path}: a hardware table starts with 'arch' and a figure column")
+    names = rows[0][1:]
+    table = {}
+    for number, row in enumerate(rows[1:], start=2):
+        try:
+            if len(row) != len(names) + 1:
+                raise ValueError
+            table[row[0]] = {name: float(v) for name, v in zip(names, row[1:], strict=True)}
+        except ValueError:
+            raise DataError(
+                f"{path}, line {number}: expected arch and {len(names)} numbers"
+            ) from None
+    return table
