@@ -34,6 +34,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "enas": "archsearch.oneshot.enas:ENAS",
         "fbnet": "archsearch.oneshot.latency_aware:FBNet",
         "gdas": "archsearch.oneshot.differentiable:GDAS",
+        "ofa": "archsearch.oneshot.ofa:OnceForAll",
         "proxylessnas": "archsearch.oneshot.latency_aware:ProxylessNAS",
         "rsps": "archsearch.oneshot.spos:RSPS",
         "spos": "archsearch.oneshot.spos:SPOS",

@@ -61,12 +61,13 @@ def _subcommand_modules() -> list[Any]:
         report_cmd,
         rules_cmd,
         search_cmd,
+        specialise_cmd,
         to_optuna_cmd,
     )
 
     return [
         search_cmd, export_cmd, plot_cmd, report_cmd, rules_cmd, to_optuna_cmd, proxies, oneshot,
-        latency_table_cmd,
+        latency_table_cmd, specialise_cmd,
     ]  # fmt: skip
 
 

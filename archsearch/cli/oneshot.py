@@ -41,12 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "oneshot",
         help="weight-sharing / differentiable search (darts, gdas, spos, rsps, enas, "
-        "proxylessnas, fbnet)",
+        "proxylessnas, fbnet, ofa)",
         description="Train a supernet, derive an architecture, optionally retrain and export it.",
     )
     p.add_argument(
         "--method", default="gdas",
-        help="darts, gdas, spos, rsps, enas, or proxylessnas / fbnet (mobilenet space)",
+        help="darts, gdas, spos, rsps, enas, or proxylessnas / fbnet / ofa (mobilenet space)",
     )  # fmt: skip
     p.add_argument("--space", default="nb201", choices=SPACES)
     p.add_argument("--dataset", default="fashion-mnist", help="registered dataset name")

@@ -1,6 +1,8 @@
 """Weight-sharing and differentiable NAS: supernets, DARTS, GDAS, SPOS/RSPS, ENAS, TE-NAS's
 training-free pruning (:mod:`archsearch.oneshot.tenas`), and latency-aware ProxylessNAS and
-FBNet on the mobilenet space (:mod:`archsearch.oneshot.latency_aware`).
+FBNet on the mobilenet space (:mod:`archsearch.oneshot.latency_aware`), and Once-for-All's
+progressive shrinking with specialisation for devices and latency targets
+(:mod:`archsearch.oneshot.ofa`, :mod:`archsearch.oneshot.specialise`).
 
 One supernet holds every architecture of a cell space (NAS-Bench-201 or DARTS); a method
 trains it once and selects an architecture from it, which is then retrained from scratch
@@ -31,8 +33,10 @@ from archsearch.oneshot.evaluator import (
 )
 from archsearch.oneshot.latency_aware import ExpectedLatency, FBNet, ProxylessNAS
 from archsearch.oneshot.mobile_supernet import MobileNetSupernet
+from archsearch.oneshot.ofa import OnceForAll
 from archsearch.oneshot.run import DerivedArchitecture, OneShotRun, resume
 from archsearch.oneshot.runtime import Runtime
+from archsearch.oneshot.specialise import Specialiser, specialise
 from archsearch.oneshot.spos import RSPS, SPOS
 from archsearch.oneshot.supernet import (
     DARTSSupernet,
@@ -64,8 +68,10 @@ __all__ = [
     "NB201Supernet",
     "OneShotMethod",
     "OneShotResult",
+    "OnceForAll",
     "OneShotRun",
     "Runtime",
+    "Specialiser",
     "Supernet",
     "SupernetEvaluator",
     "TENASResult",
@@ -74,6 +80,7 @@ __all__ = [
     "load_supernet",
     "resume",
     "save_supernet",
+    "specialise",
     "tenas_prune",
     "unrolled_hypergradient",
 ]
