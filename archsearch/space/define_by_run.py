@@ -66,7 +66,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from archsearch.errors import ArchsearchError, InvalidArchitectureError, StudyError
-from archsearch.space.base import Architecture, Choice, Decision, SearchSpace
+from archsearch.space.base import Architecture, Choice, Decision
+from archsearch.space.conditional import ConditionalSpace
 from archsearch.space.registry import SPACES
 
 if TYPE_CHECKING:
@@ -312,7 +313,7 @@ class _Node:
 
 # -------------------------------------------------------------------- the space
 @SPACES.register("define-by-run")
-class DefineByRunSpace(SearchSpace):
+class DefineByRunSpace(ConditionalSpace):
     """The space of models a user's factory builds, discovered by running it.
 
     ``factory(input_shape, num_classes)`` returns a ``torch.nn.Module`` and calls
@@ -563,47 +564,6 @@ class DefineByRunSpace(SearchSpace):
         return arch
 
     # ------------------------------------------------------------- exploration
-    def sample(self, rng: np.random.Generator) -> Architecture:
-        """Each decision the model asks is uniform over its choices (ancestral sampling).
-
-        This is what Optuna's random sampler and NNI do. It is *not* uniform over distinct
-        models: with ``depth`` in {1, 2, 3} and several choices per layer, nearly every
-        distinct model is three layers deep, and a uniform draw over models would almost
-        never propose a shallow one. A user's ``depth`` choice should get each option equally.
-        """
-        values = [int(rng.integers(len(d.choices))) for d in self.decisions]
-        return self.canonical(self._from_indices(values))
-
-    def mutate(self, arch: Architecture, rng: np.random.Generator) -> Architecture:
-        """Change one *active* decision, so that the model really changes.
-
-        Decisions the change activates (a layer added by a larger depth) are drawn uniformly,
-        as :meth:`sample` would draw them, rather than fixed at their first choice.
-        """
-        active = set(self.active(arch))
-        mutable = [d for d in self.decisions if d.label in active and len(d.choices) > 1]
-        if not mutable:
-            return self.canonical(arch)
-        d = mutable[int(rng.integers(len(mutable)))]
-        current = d.index(arch[d.label])
-        offset = int(rng.integers(1, len(d.choices)))
-        changes: dict[str, Choice] = {d.label: d.choices[(current + offset) % len(d.choices)]}
-        for other in self.decisions:
-            if other.label not in active:
-                changes[other.label] = other.choices[int(rng.integers(len(other.choices)))]
-        return self.canonical(arch.with_changes(changes))
-
-    def neighbours(self, arch: Architecture) -> list[Architecture]:
-        """Canonical models one active decision away (newly active decisions at first choice)."""
-        arch = self.canonical(arch)
-        result: dict[Architecture, None] = {}
-        for label in self.active(arch):
-            for value in self._by_label[label].choices:
-                if value != arch[label]:
-                    result.setdefault(self.canonical(arch.replace(**{label: value})))
-        result.pop(arch, None)
-        return list(result)
-
     def enumerate(self) -> Iterator[Architecture]:
         """Every distinct model once, in decision-tree order.
 

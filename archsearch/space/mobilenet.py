@@ -65,7 +65,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from archsearch.errors import InvalidArchitectureError
-from archsearch.space.base import Architecture, Choice, Decision, SearchSpace
+from archsearch.space.base import Architecture, Choice, Decision
+from archsearch.space.conditional import ConditionalSpace
 from archsearch.space.registry import SPACES
 
 if TYPE_CHECKING:
@@ -154,7 +155,7 @@ def _module(kind: str, **kwargs: Any) -> torch.nn.Module:
 
 
 @SPACES.register("mobilenet")
-class MobileNetSpace(SearchSpace):
+class MobileNetSpace(ConditionalSpace):
     """MobileNetV2-style stages of MBConv blocks: width, depths, kernels, expansions, SE.
 
     Options: ``widths`` (multipliers), ``stages`` (``[channels, stride]`` per searched
@@ -311,40 +312,6 @@ class MobileNetSpace(SearchSpace):
         return [True] * len(decision.choices)
 
     # ------------------------------------------------------------- exploration
-    def sample(self, rng: np.random.Generator) -> Architecture:
-        """Every decision uniform, then canonical (ancestral sampling, as define-by-run
-        spaces sample): each depth is uniform, so shallow stages are proposed as often as
-        deep ones; a draw uniform over distinct networks would almost always be deepest."""
-        values = [int(rng.integers(len(d.choices))) for d in self.decisions]
-        return self.canonical(self._from_indices(values))
-
-    def mutate(self, arch: Architecture, rng: np.random.Generator) -> Architecture:
-        """Change one *active* decision, so that the network really changes; blocks a larger
-        depth adds are drawn uniformly, as :meth:`sample` would draw them."""
-        active = set(self.active(arch))
-        mutable = [d for d in self.decisions if d.label in active and len(d.choices) > 1]
-        if not mutable:
-            return self.canonical(arch)
-        d = mutable[int(rng.integers(len(mutable)))]
-        current = d.index(arch[d.label])
-        offset = int(rng.integers(1, len(d.choices)))
-        changes: dict[str, Choice] = {d.label: d.choices[(current + offset) % len(d.choices)]}
-        for other in self.decisions:
-            if other.label not in active:
-                changes[other.label] = other.choices[int(rng.integers(len(other.choices)))]
-        return self.canonical(arch.with_changes(changes))
-
-    def neighbours(self, arch: Architecture) -> list[Architecture]:
-        """Canonical networks one active decision away (added blocks at first choices)."""
-        arch = self.canonical(arch)
-        result: dict[Architecture, None] = {}
-        for label in self.active(arch):
-            for value in self._by_label[label].choices:
-                if value != arch[label]:
-                    result.setdefault(self.canonical(arch.replace(**{label: value})))
-        result.pop(arch, None)
-        return list(result)
-
     def _block_choices(self) -> list[tuple[Choice, ...]]:
         return list(itertools.product(self.kernels, self.expansions, SE_CHOICES))
 
