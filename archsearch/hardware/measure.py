@@ -79,10 +79,13 @@ def time_call(
     by PyTorch and ONNX Runtime latencies, so that both follow one protocol."""
     from torch.utils.benchmark import Timer
 
+    from archsearch.hardware.protocol import gc_paused
+
     timer = Timer("run()", globals={"run": run}, num_threads=threads)
-    measured = timer.adaptive_autorange(
-        threshold=threshold, min_run_time=0.01, max_run_time=max_run_time
-    )
+    with gc_paused():
+        measured = timer.adaptive_autorange(
+            threshold=threshold, min_run_time=0.01, max_run_time=max_run_time
+        )
     return Latency(measured.median * 1e3, measured.iqr * 1e3, len(measured.times))
 
 

@@ -10,7 +10,9 @@ NAS-Bench-201 latency table's builder, the latency models' benchmark), so that a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import gc
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 
@@ -68,6 +70,21 @@ def measure_network(
     return {name: float(values[name]) for name in wanted}
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's garbage collector off while timing (as ``timeit`` does): an eager forward
+    pass allocates Python objects, and a collection landing inside a timed block adds its
+    time to that one network's figure."""
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def interleaved_latencies(
     runs: Sequence[Callable[[], object]],
     reference: Callable[[], object],
@@ -98,12 +115,13 @@ def interleaved_latencies(
 
     ratios = np.empty((rounds, len(runs)))
     references = []
-    for r in range(rounds):
-        before = timed(reference)
-        times = [timed(run) for run in runs]
-        anchor = (before + timed(reference)) / 2
-        ratios[r] = np.asarray(times) / anchor
-        references.append(anchor)
+    with gc_paused():
+        for r in range(rounds):
+            before = timed(reference)
+            times = [timed(run) for run in runs]
+            anchor = (before + timed(reference)) / 2
+            ratios[r] = np.asarray(times) / anchor
+            references.append(anchor)
     q1, median, q3 = np.percentile(ratios, [25, 50, 75], axis=0)
     return [(float(m), float(h - lo)) for m, lo, h in zip(median, q1, q3, strict=True)], float(
         np.median(references) * 1e3
