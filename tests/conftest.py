@@ -14,3 +14,15 @@ def nb201_csv() -> Path:
     if not NB201_CSV.is_file():
         pytest.fail(f"NAS-Bench-201 table missing at {NB201_CSV}")
     return NB201_CSV
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for the test, restored after: training tests are faster and
+    steadier so on a 2-core machine. Use ``pytestmark = pytest.mark.usefixtures(...)``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

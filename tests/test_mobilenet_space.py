@@ -22,12 +22,7 @@ from archsearch.space.mobilenet_network import MBConv, MobileNetNetwork
 FMNIST = (1, 28, 28)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
