@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from archsearch.errors import InvalidArchitectureError
 from archsearch.space.base import Architecture, Choice, SearchSpace
 
 
@@ -18,9 +19,60 @@ class ConditionalSpace(SearchSpace):
     """Sampling, mutation and neighbourhoods over the *active* decisions; subclasses say
     which are active (:meth:`active`) and map an assignment to its canonical member."""
 
+    #: why a decision is inactive, for the error :meth:`make` raises
+    inactive_reason: str = "are inactive"
+
     @abstractmethod
     def active(self, arch: Mapping[str, Choice]) -> tuple[str, ...]:
         """The labels of the decisions ``arch`` uses."""
+
+    def _full(self, assignment: Mapping[str, Choice]) -> Architecture:
+        """An architecture from a possibly partial assignment (missing labels: first choice)."""
+        if not isinstance(assignment, Mapping):
+            raise InvalidArchitectureError(f"an architecture must be a mapping, got {assignment!r}")
+        unknown = [k for k in assignment if k not in self._by_label]
+        if unknown:
+            raise InvalidArchitectureError(
+                f"unknown decision(s) {unknown}; decisions: {list(self._by_label)}"
+            )
+        values = []
+        for d in self.decisions:
+            value = assignment.get(d.label, d.choices[0])
+            d.index(value)
+            values.append((d.label, value))
+        return Architecture(values)
+
+    def canonical(self, assignment: Mapping[str, Choice]) -> Architecture:
+        """The canonical member for ``assignment``: inactive decisions take their first
+        choice, and so do labels missing from ``assignment``."""
+        arch = self._full(assignment)
+        active = set(self.active(arch))
+        return Architecture(
+            (d.label, arch[d.label] if d.label in active else d.choices[0]) for d in self.decisions
+        )
+
+    def is_valid(self, arch: Architecture) -> bool:
+        return self.canonical(arch) == arch
+
+    def make(self, assignment: Mapping[str, Choice]) -> Architecture:
+        """A full assignment, checked for values and for canonical form."""
+        if not isinstance(assignment, Mapping):
+            raise InvalidArchitectureError(f"an architecture must be a mapping, got {assignment!r}")
+        missing = [d.label for d in self.decisions if d.label not in assignment]
+        if missing:
+            raise InvalidArchitectureError(
+                f"assignment does not match space {self.name!r}: missing {missing} "
+                f"(space.canonical(...) fills missing decisions with their first choice)"
+            )
+        arch = self._full(assignment)  # unknown labels and bad values, by name
+        canonical = self.canonical(arch)
+        if canonical != arch:
+            stray = [k for k in arch if arch[k] != canonical[k]]
+            raise InvalidArchitectureError(
+                f"decisions {stray} {self.inactive_reason}, so they must hold their first "
+                f"choice; space.canonical(...) gives {canonical}"
+            )
+        return arch
 
     def sample(self, rng: np.random.Generator) -> Architecture:
         """Every decision uniform, then canonical (ancestral sampling): each depth is then

@@ -326,6 +326,8 @@ class DefineByRunSpace(ConditionalSpace):
     See the module docstring for discovery, canonical form and probing.
     """
 
+    inactive_reason = "are not asked by the model of this architecture"
+
     capabilities = frozenset({"build", "canonical"})
 
     constrained = True
@@ -500,22 +502,6 @@ class DefineByRunSpace(ConditionalSpace):
         return list(known.values())
 
     # ----------------------------------------------------- activity and canonical form
-    def _full(self, assignment: Mapping[str, Choice]) -> Architecture:
-        """An architecture from a possibly partial assignment (missing labels: first choice)."""
-        if not isinstance(assignment, Mapping):
-            raise InvalidArchitectureError(f"an architecture must be a mapping, got {assignment!r}")
-        unknown = [k for k in assignment if k not in self._by_label]
-        if unknown:
-            raise InvalidArchitectureError(
-                f"unknown decision(s) {unknown}; decisions: {list(self._by_label)}"
-            )
-        values = []
-        for d in self.decisions:
-            value = assignment.get(d.label, d.choices[0])
-            d.index(value)
-            values.append((d.label, value))
-        return Architecture(values)
-
     def active(self, arch: Mapping[str, Choice]) -> tuple[str, ...]:
         """The labels the model of ``arch`` asks for, in the order it asks them."""
         arch = self._full(arch)
@@ -526,42 +512,6 @@ class DefineByRunSpace(ConditionalSpace):
             path.append(node.label)
             node = node.children.get(arch[node.label])
         return tuple(self._probe(arch, self._by_label, strict=True))
-
-    def canonical(self, assignment: Mapping[str, Choice]) -> Architecture:
-        """The canonical architecture of the model ``assignment`` describes.
-
-        Inactive decisions are set to their first choice; labels missing from
-        ``assignment`` count as their first choice too, so ``canonical({})`` is the default
-        model (the one the user's class builds outside archsearch).
-        """
-        arch = self._full(assignment)
-        active = set(self.active(arch))
-        return Architecture(
-            (d.label, arch[d.label] if d.label in active else d.choices[0]) for d in self.decisions
-        )
-
-    def is_valid(self, arch: Architecture) -> bool:
-        return self.canonical(arch) == arch
-
-    def make(self, assignment: Mapping[str, Choice]) -> Architecture:
-        """A full assignment, checked for values and for canonical form."""
-        if not isinstance(assignment, Mapping):
-            raise InvalidArchitectureError(f"an architecture must be a mapping, got {assignment!r}")
-        missing = [d.label for d in self.decisions if d.label not in assignment]
-        if missing:
-            raise InvalidArchitectureError(
-                f"assignment does not match space {self.name!r}: missing {missing} "
-                f"(space.canonical(...) fills missing decisions with their first choice)"
-            )
-        arch = self._full(assignment)  # unknown labels and bad values, by name
-        canonical = self.canonical(arch)
-        if canonical != arch:
-            stray = [k for k in arch if arch[k] != canonical[k]]
-            raise InvalidArchitectureError(
-                f"decisions {stray} are not asked by the model of this architecture, so they "
-                f"must hold their first choice; space.canonical(...) gives {canonical}"
-            )
-        return arch
 
     # ------------------------------------------------------------- exploration
     def enumerate(self) -> Iterator[Architecture]:

@@ -167,6 +167,8 @@ class MobileNetSpace(ConditionalSpace):
     build's own input). See the module docstring for why the defaults are what they are.
     """
 
+    inactive_reason = "belong to blocks beyond their stage's depth"
+
     capabilities = frozenset({"allowed", "build", "canonical", "latency_units"})
 
     constrained = True
@@ -238,22 +240,6 @@ class MobileNetSpace(ConditionalSpace):
         return tuple(range(self.min_depth, self.max_depth + 1))
 
     # ----------------------------------------------------- activity and canonical form
-    def _full(self, assignment: Mapping[str, Choice]) -> Architecture:
-        """An architecture from a possibly partial assignment (missing labels: first choice)."""
-        if not isinstance(assignment, Mapping):
-            raise InvalidArchitectureError(f"an architecture must be a mapping, got {assignment!r}")
-        unknown = [k for k in assignment if k not in self._by_label]
-        if unknown:
-            raise InvalidArchitectureError(
-                f"unknown decision(s) {unknown}; decisions: {list(self._by_label)}"
-            )
-        values = []
-        for d in self.decisions:
-            value = assignment.get(d.label, d.choices[0])
-            d.index(value)
-            values.append((d.label, value))
-        return Architecture(values)
-
     def active(self, arch: Mapping[str, Choice]) -> tuple[str, ...]:
         """The labels that shape the network of ``arch``: the width, every depth and the
         decisions of the blocks within each stage's depth."""
@@ -264,39 +250,6 @@ class MobileNetSpace(ConditionalSpace):
             for block in range(int(arch[depth_label(stage)])):
                 labels += [block_label(stage, block, f) for f in BLOCK_FIELDS]
         return tuple(labels)
-
-    def canonical(self, assignment: Mapping[str, Choice]) -> Architecture:
-        """The canonical member for ``assignment``: blocks beyond a stage's depth take their
-        first choices; missing labels count as their first choice (``canonical({})`` is the
-        smallest-depth network of the first width)."""
-        arch = self._full(assignment)
-        active = set(self.active(arch))
-        return Architecture(
-            (d.label, arch[d.label] if d.label in active else d.choices[0]) for d in self.decisions
-        )
-
-    def is_valid(self, arch: Architecture) -> bool:
-        return self.canonical(arch) == arch
-
-    def make(self, assignment: Mapping[str, Choice]) -> Architecture:
-        """A full assignment, checked for values and for canonical form."""
-        if not isinstance(assignment, Mapping):
-            raise InvalidArchitectureError(f"an architecture must be a mapping, got {assignment!r}")
-        missing = [d.label for d in self.decisions if d.label not in assignment]
-        if missing:
-            raise InvalidArchitectureError(
-                f"assignment does not match space {self.name!r}: missing {missing} "
-                f"(space.canonical(...) fills missing decisions with their first choice)"
-            )
-        arch = self._full(assignment)
-        canonical = self.canonical(arch)
-        if canonical != arch:
-            stray = [k for k in arch if arch[k] != canonical[k]]
-            raise InvalidArchitectureError(
-                f"decisions {stray} belong to blocks beyond their stage's depth, so they must "
-                f"hold their first choice; space.canonical(...) gives {canonical}"
-            )
-        return arch
 
     def allowed(self, decision_label: str, partial: Mapping[str, Choice]) -> list[bool]:
         """Which choices keep ``partial`` canonical, given the decisions before it: an
