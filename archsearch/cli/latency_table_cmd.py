@@ -80,13 +80,12 @@ def run_latency_table(args: argparse.Namespace) -> int:
             raise ArchsearchError(EXTRA_HINT)
 
     from archsearch.build import build_space
-    from archsearch.hardware.lut import calibrate, measure_table, units_of
+    from archsearch.hardware.lut import calibrate, measure_table, require_latency_units
 
     space = build_space({"name": args.space, **parse_options(args.space_opts, "space")})
     if shape is None:
         shape = tuple(getattr(space, "input_shape", None) or (3, 32, 32))
-    if not space.supports("latency_units"):
-        units_of(space, None, shape, args.classes)  # raises the one clear error
+    require_latency_units(space)
     units = space.all_latency_units(shape, args.classes)
 
     def progress(done: int, total: int) -> None:

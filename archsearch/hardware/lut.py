@@ -226,25 +226,13 @@ def _Copy():  # noqa: N802 (a module factory, named like the module it makes)
     return Copy()
 
 
-def units_of(space, arch, input_shape: Sequence[int], num_classes: int) -> list[Unit]:
-    """``space.latency_units(...)``, or one clear error for a space that cannot be cut."""
+def require_latency_units(space) -> None:
+    """One clear error for a space that cannot cut its networks into latency units."""
     if not space.supports("latency_units"):
         raise ArchsearchError(
             f"space {space.name!r} does not cut its networks into latency units; spaces that "
             "do: nb201, mobilenet"
         )
-    return space.latency_units(arch, input_shape, num_classes)
-
-
-def predicted_latencies(
-    table: LatencyTable,
-    space,
-    archs: Iterable,
-    input_shape: Sequence[int],
-    num_classes: int,
-) -> list[float]:
-    """The table's latency of each architecture."""
-    return [table.predict(units_of(space, arch, input_shape, num_classes)) for arch in archs]
 
 
 def measure_whole(
