@@ -4,7 +4,8 @@ forward memory of all 15,625 networks (``data/nb201_latency.csv``).
 Protocol: the benchmark's network (C=16, N=5, 3x32x32 input, 10 classes) built with
 ``torch.manual_seed(index)``, eval mode, batch 1, one thread (``taskset`` pins the process
 to one core), on this project's 2-core machine class. The speed of this (virtual) machine
-drifts by 10-15% over seconds to minutes, so networks are timed ten at a time in three
+drifts over seconds to minutes (``benchmarks/latency_noise.py``), so networks are timed
+ten at a time in three
 interleaved rounds, each round opened and closed by a fixed reference network, and stored
 as their ratio to it (:func:`archsearch.hardware.protocol.interleaved_latencies`);
 ``latency_ms`` is that ratio times the reference's median over the whole build, and

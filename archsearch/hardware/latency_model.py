@@ -8,8 +8,8 @@ default is the Gaussian process on the one-hot encoding, because a latency is ne
 of per-choice costs, which a GP on one-hot features learns from a hundred networks (its
 kernel's length-scales make it close to linear), while a GBDT's axis-aligned splits need
 many more to approximate a sum of 30 features (on a noiseless additive latency over
-NAS-Bench-201, 150 training networks: GP 0.02% error, LightGBM 11%; see
-``tests/test_latency_models.py``). ``log_target`` fits the logarithm instead, for latencies
+NAS-Bench-201 with 150 training networks, ``tests/test_latency_models.py`` requires the GP
+under 1% error and finds LightGBM over 5%). ``log_target`` fits the logarithm instead, for latencies
 spanning orders of magnitude.
 """
 

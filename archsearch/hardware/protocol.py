@@ -96,15 +96,13 @@ def interleaved_latencies(
     """Latencies of several networks relative to a reference network, robust to the
     machine's drift.
 
-    On a shared or virtual machine the speed of the whole CPU drifts over seconds to
-    minutes (re-measuring 20 NAS-Bench-201 networks three times in one process gave a 10-15%
-    coefficient of variation, and the runs' means moved together), which no repetition
-    inside one measurement removes. Measuring every network in ``rounds`` interleaved
-    rounds, each opened and closed by the ``reference`` network, and dividing by the
-    reference's time in the same round cancels what moves every network alike (the same
-    re-measurement: 3.5%). Returns, per run, the median and inter-quartile range over rounds
-    of its time divided by the reference's, and the reference's median milliseconds over
-    the rounds (ratio times that is a latency in ms).
+    On a shared or virtual machine the speed of the CPU drifts over seconds to minutes,
+    which no repetition inside one measurement removes (``benchmarks/latency_noise.py``).
+    Measuring every network in ``rounds`` interleaved rounds, each opened and closed by the
+    ``reference`` network, and dividing by the reference's time in the same round cancels
+    what moves every network alike. Returns, per run, the median and inter-quartile range
+    over rounds of its time divided by the reference's, and the reference's median
+    milliseconds over the rounds (ratio times that is a latency in ms).
     """
     import numpy as np
     from torch.utils.benchmark import Timer
