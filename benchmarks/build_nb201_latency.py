@@ -29,7 +29,8 @@ first in the middle. The partial file is committed (``data/nb201_latency.partial
 build spread over several sessions on fresh checkouts resumes where the last one stopped; the
 reference's own time is stored per chunk, so chunks measured on two machines of the same
 class are put on one scale when the table is written. When every architecture has a row,
-the table is written to ``--out`` sorted by benchmark index. Run it as::
+the table is written to ``--out`` sorted by benchmark index, and gzipped beside
+:mod:`archsearch.tables.nb201` for the package to ship. Run it as::
 
     nohup taskset -c 1 python benchmarks/build_nb201_latency.py > nb201_latency.log 2>&1 &
 """
@@ -48,6 +49,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "data" / "nb201_latency.csv"
 DEFAULT_PARTIAL = ROOT / "data" / "nb201_latency.partial.csv"
+#: the copy the package ships (:func:`archsearch.tables.nb201.nb201_hardware`)
+PACKAGED = ROOT / "archsearch" / "tables" / "data" / "nb201_latency.csv.gz"
 COLUMNS = (
     "arch",
     "latency_ms",
@@ -67,7 +70,6 @@ PARTIAL = (
     "reference_ms",
     "onnx_reference_ms",
 )
-REFERENCE_SEED = 10**6
 CHUNK = 10
 SPACE_SIZE = 5**6
 
@@ -104,7 +106,7 @@ def main() -> None:
     import torch
 
     from archsearch.hardware.measure import peak_memory_mb
-    from archsearch.hardware.protocol import interleaved_latencies, runner
+    from archsearch.hardware.protocol import interleaved_latencies, reference_network, runner
     from archsearch.space.nb201 import NB201Space
 
     torch.set_num_threads(1)
@@ -119,9 +121,7 @@ def main() -> None:
     if args.limit is not None:
         todo = todo[: args.limit]
     print(f"{len(done)} measured, {len(todo)} to measure now", flush=True)
-    (reference_arch,) = space.distinct_samples(np.random.default_rng(REFERENCE_SEED), 1)
-    torch.manual_seed(0)
-    reference = space.build(reference_arch, shape, 10)
+    reference = reference_network(space, shape, 10)
     anchors = {rt: runner(reference, shape, rt) for rt in ("torch", "onnx")}
     started = time.perf_counter()
     with open(args.partial, "a", newline="") as f:
@@ -153,7 +153,8 @@ def main() -> None:
     rows = read_partial(args.partial)
     if len(rows) == SPACE_SIZE:
         write_table(space, rows, args.out)
-        print(f"wrote {args.out} ({SPACE_SIZE} rows)")
+        package(args.out, PACKAGED)
+        print(f"wrote {args.out} ({SPACE_SIZE} rows) and {PACKAGED.relative_to(ROOT)}")
     else:
         print(f"{len(rows)}/{SPACE_SIZE} measured; run again to go on")
 
@@ -172,6 +173,14 @@ def write_table(space, rows: dict[str, list[str]], out: Path) -> None:
             r = values[arch]
             scaled = [r[0] * torch_ms, r[1] * torch_ms, r[2] * onnx_ms, r[3] * onnx_ms, r[4]]
             writer.writerow([arch, *(f"{v:.6g}" for v in scaled)])
+
+
+def package(table: Path, packaged: Path) -> None:
+    """The table's bytes, gzipped reproducibly (no name or time in the header)."""
+    import gzip
+
+    with open(packaged, "wb") as raw, gzip.GzipFile("", "wb", 9, raw, mtime=0) as f:
+        f.write(table.read_bytes())
 
 
 if __name__ == "__main__":

@@ -49,17 +49,7 @@ SPACES = {
 }
 FIGURE = {"torch": "latency_ms", "onnx": "onnx_latency_ms"}
 RESULT = Path(__file__).resolve().parent / "results" / "latency_models.json"
-REFERENCE_SEED = 10**6
 CHUNK = 10
-
-
-def reference_network(space, shape, classes):
-    """The network every measurement is taken relative to: one seeded sample of the space."""
-    import torch
-
-    (arch,) = space.distinct_samples(np.random.default_rng(REFERENCE_SEED), 1)
-    torch.manual_seed(0)
-    return space.build(arch, shape, classes)
 
 
 def measured_networks(space, shape, classes, count, seed, runtimes, reference):
@@ -98,6 +88,7 @@ def score_space(name, args, runtimes):
     from archsearch.build import build_space
     from archsearch.hardware.latency_model import LatencyPredictor, latency_errors
     from archsearch.hardware.lut import distinct_units, measure_table
+    from archsearch.hardware.protocol import reference_network
 
     config, shape, classes = SPACES[name]
     space = build_space(config)

@@ -2,9 +2,12 @@
 
 Every distinct unit any network of the space holds (:mod:`archsearch.hardware.units`) is
 measured once, in its context, and written as CSV (:class:`archsearch.hardware.lut.LatencyTable`);
-``--calibrate N`` then measures N seeded random networks whole and stores the least-squares
+``--calibrate N`` also measures N seeded random networks whole and stores the least-squares
 line from the table's sum to their measurement, which absorbs what no unit holds (the
-network's own call overhead, the cache left warm by the previous operator).
+network's own call overhead, the cache left warm by the previous operator); networks and
+units are then all timed in interleaved rounds against one reference network, so that the
+machine's drift between them does not enter the line
+(:func:`archsearch.hardware.lut.measure_calibrated_table`).
 """
 
 from __future__ import annotations
@@ -80,23 +83,31 @@ def run_latency_table(args: argparse.Namespace) -> int:
             raise ArchsearchError(EXTRA_HINT)
 
     from archsearch.build import build_space
-    from archsearch.hardware.lut import calibrate, measure_table, require_latency_units
+    from archsearch.hardware.lut import (
+        measure_calibrated_table,
+        measure_table,
+        require_latency_units,
+    )
 
     space = build_space({"name": args.space, **parse_options(args.space_opts, "space")})
     if shape is None:
         shape = tuple(getattr(space, "input_shape", None) or (3, 32, 32))
     require_latency_units(space)
-    units = space.all_latency_units(shape, args.classes)
 
     def progress(done: int, total: int) -> None:
         if done == total or done % 50 == 0:
             print(f"archsearch: measured {done}/{total} units", file=sys.stderr)
 
-    table = measure_table(
-        units, args.runtime, threads=args.threads, batch_size=args.batch_size, progress=progress
-    )
     if args.calibrate:
-        calibrate(table, space, shape, args.classes, args.calibrate, seed=args.seed)
+        table, _, _ = measure_calibrated_table(
+            space, shape, args.classes, args.runtime, args.calibrate,
+            seed=args.seed, threads=args.threads, batch_size=args.batch_size, progress=progress,
+        )  # fmt: skip
+    else:
+        units = space.all_latency_units(shape, args.classes)
+        table = measure_table(
+            units, args.runtime, threads=args.threads, batch_size=args.batch_size, progress=progress
+        )
     try:
         table.save(out)
     except OSError as error:

@@ -235,63 +235,83 @@ def require_latency_units(space) -> None:
         )
 
 
-def measure_whole(
-    model,
-    input_shape: Sequence[int],
-    runtime: str,
-    *,
-    threads: int = 1,
-    batch_size: int = 1,
-    max_run_time: float = 1.0,
-) -> float:
-    """The measured latency (ms) of a whole network in ``runtime``."""
-    from archsearch.hardware.protocol import measure_network
-
-    figure = "latency_ms" if runtime == "torch" else "onnx_latency_ms"
-    values = measure_network(
-        model,
-        input_shape,
-        [figure],
-        batch_size=batch_size,
-        threads=threads,
-        max_run_time=max_run_time,
-    )
-    return values[figure]
-
-
-def calibrate(
-    table: LatencyTable,
+def calibration_networks(
     space,
     input_shape: Sequence[int],
     num_classes: int,
+    runtime: str,
     networks: int,
     *,
     seed: int = 0,
-) -> None:
-    """Fit ``table``'s calibration line to ``networks`` seeded random networks measured
-    whole: least squares of the measurement on the raw sum (scale and offset; with one
-    network, scale alone)."""
+    threads: int = 1,
+    batch_size: int = 1,
+):
+    """``networks`` seeded random architectures of ``space`` and their whole-network
+    latencies (ms), measured ten at a time in interleaved rounds against the space's
+    :func:`~archsearch.hardware.protocol.reference_network`; returns the architectures,
+    the latencies, the reference and its median ms (the scale they are on)."""
     import numpy as np
     import torch
 
-    rng = np.random.default_rng(seed)
-    raw, measured = [], []
-    for arch in space.distinct_samples(rng, networks):
-        torch.manual_seed(0)
-        model = space.build(arch, input_shape, num_classes)
-        raw.append(table.raw_sum(space.latency_units(arch, input_shape, num_classes)))
-        measured.append(
-            measure_whole(
-                model,
-                input_shape,
-                table.runtime,
-                threads=table.threads,
-                batch_size=table.batch_size,
-            )
-        )
-    x, y = np.asarray(raw), np.asarray(measured)
+    from archsearch.hardware.protocol import measure_many, reference_network
+
+    reference = reference_network(space, input_shape, num_classes)
+    archs = space.distinct_samples(np.random.default_rng(seed), networks)
+    torch.manual_seed(0)
+    models = [space.build(a, input_shape, num_classes) for a in archs]
+    measured, reference_ms = measure_many(
+        models, input_shape, reference, runtime, threads=threads, batch_size=batch_size
+    )
+    return archs, measured, reference, reference_ms
+
+
+def fit_calibration(table: LatencyTable, raw: Sequence[float], measured: Sequence[float]) -> None:
+    """Set ``table``'s calibration line to the least squares of ``measured`` on the raw
+    sums (scale and offset; with one network, scale alone)."""
+    import numpy as np
+
+    x, y = np.asarray(raw, dtype=float), np.asarray(measured, dtype=float)
     if len(x) >= 2 and np.ptp(x) > 0:
         scale, offset = np.polyfit(x, y, 1)
     else:
         scale, offset = float(np.sum(x * y) / np.sum(x * x)), 0.0
     table.scale, table.offset_ms = float(scale), float(offset)
+
+
+def measure_calibrated_table(
+    space,
+    input_shape: Sequence[int],
+    num_classes: int,
+    runtime: str = "torch",
+    networks: int = 20,
+    *,
+    seed: int = 0,
+    threads: int = 1,
+    batch_size: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[LatencyTable, list, list[float]]:
+    """A table of every unit of ``space`` calibrated on ``networks`` random networks
+    measured whole, all of it against one reference network: the calibration networks
+    first (:func:`calibration_networks`), then the units in interleaved rounds against the
+    same reference on the same scale, then the line from the table's sum to the networks'
+    measurement (:func:`fit_calibration`). Measured single-shot, units and networks taken
+    minutes apart differ by the machine's drift, which the line would then fit instead of
+    the gap between units alone and units in a network. Returns the table, and the
+    calibration networks' architectures and measured ms."""
+    archs, measured, reference, reference_ms = calibration_networks(
+        space, input_shape, num_classes, runtime, networks,
+        seed=seed, threads=threads, batch_size=batch_size,
+    )  # fmt: skip
+    table = measure_table(
+        space.all_latency_units(input_shape, num_classes),
+        runtime,
+        threads=threads,
+        batch_size=batch_size,
+        reference=reference,
+        reference_input=input_shape,
+        reference_ms=reference_ms,
+        progress=progress,
+    )
+    raw = [table.raw_sum(space.latency_units(a, input_shape, num_classes)) for a in archs]
+    fit_calibration(table, raw, measured)
+    return table, archs, measured

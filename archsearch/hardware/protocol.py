@@ -163,6 +163,7 @@ def measure_many(
     chunk: int = 10,
     rounds: int = 3,
     threads: int = 1,
+    batch_size: int = 1,
 ) -> tuple[list[float], float]:
     """Milliseconds of several networks by :func:`interleaved_latencies`, ``chunk`` at a
     time against one ``reference``: each network's ratio to the reference times the
@@ -170,15 +171,31 @@ def measure_many(
     latencies and that reference median."""
     import numpy as np
 
-    anchor = runner(reference, input_shape, runtime, threads=threads)
+    def run_of(model: torch.nn.Module) -> Callable[[], object]:
+        return runner(model, input_shape, runtime, batch_size=batch_size, threads=threads)
+
+    anchor = run_of(reference)
     ratios: list[float] = []
     references: list[float] = []
     for start in range(0, len(models), chunk):
-        runs = [
-            runner(m, input_shape, runtime, threads=threads) for m in models[start : start + chunk]
-        ]
+        runs = [run_of(m) for m in models[start : start + chunk]]
         measured, reference_ms = interleaved_latencies(runs, anchor, rounds=rounds, threads=threads)
         ratios += [ratio for ratio, _ in measured]
         references.append(reference_ms)
     scale = float(np.median(references))
     return [ratio * scale for ratio in ratios], scale
+
+
+#: seeds the one sample of a space that measurements are taken relative to
+REFERENCE_SEED = 10**6
+
+
+def reference_network(space, input_shape: Sequence[int], num_classes: int) -> torch.nn.Module:
+    """The network a space's measurements are taken relative to: one seeded sample of the
+    space, built under ``torch.manual_seed(0)``. Every table, calibration and benchmark of
+    a space uses this one, so their ratios to it share a denominator."""
+    import numpy as np
+
+    (arch,) = space.distinct_samples(np.random.default_rng(REFERENCE_SEED), 1)
+    torch.manual_seed(0)
+    return space.build(arch, input_shape, num_classes)
