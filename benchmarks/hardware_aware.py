@@ -20,7 +20,8 @@ provider; one thread, batch 1):
 3. every network found and ``--random`` uniformly sampled ones retrained from scratch with
    one recipe (``--epochs``), then all measured whole on every device, ten at a time in
    interleaved rounds against the reference (:func:`archsearch.hardware.protocol.
-   measure_many`).
+   measure_many`), and put on the table's scale: ratio to the reference times the
+   reference's ms when the table was measured (``"reference"`` in the JSON gives both).
 
 ``--json PATH`` writes ``{"runs": [{"method", "device", "target_ms", "table_ms",
 "measured_ms", "test_acc", "arch"}], "random": [{"device", "measured_ms", "table_ms",
@@ -89,13 +90,15 @@ def build_tables(space, devices, args):
     tables = {}
     for device in devices:
         started = time.perf_counter()
-        table, archs, measured = measure_calibrated_table(
+        table, calibration = measure_calibrated_table(
             space, SHAPE, CLASSES, RUNTIME[device], args.calibrate, seed=args.seed + 1
         )
         path = folder / f"latency_{device}.csv"
         table.save(path)
+        archs = calibration.archs
         flops = [flops_table.raw_sum(space.latency_units(a, SHAPE, CLASSES)) for a in archs]
-        tables[device] = (table, str(path), np.polyfit(measured, flops, 1))
+        line = np.polyfit(calibration.measured_ms, flops, 1)
+        tables[device] = (table, str(path), line, calibration.reference_ms)
         print(
             f"{device} table: {len(table.entries)} units, calibrated on {len(archs)} networks "
             f"(scale {table.scale:.3f}, offset {table.offset_ms:.3f} ms) in "
@@ -124,7 +127,7 @@ def one_shot_searches(space, data, tables, flops_table, flops_path, targets, arg
     if args.flops_baseline:
         searches.append((args.flops_baseline, "flops"))
     found_rows = []
-    for device, (table, table_path, to_flops) in tables.items():
+    for device, (table, table_path, to_flops, _) in tables.items():
         for method_name, budget in searches:
             for target in targets[device]:
                 torch.manual_seed(args.seed)
@@ -169,7 +172,7 @@ def ofa_searches(space, data, tables, flops_table, targets, args):
     assert specialiser.fit_report is not None
     print(f"ofa: trained in {found.search_seconds:.0f} s; {specialiser.fit_report.summary()}")
     results = specialiser.specialise(
-        {device: table for device, (table, _, _) in tables.items()},
+        {device: table for device, (table, *_) in tables.items()},
         [t for ts in targets.values() for t in ts],
         population=args.population,
         generations=args.generations,
@@ -311,8 +314,16 @@ def main() -> None:
                     "arch": space.to_string(arch), "_arch": arch,
                 })  # fmt: skip
         reference = reference_network(space, SHAPE, CLASSES)
+        drift = {}
         for device in devices:
-            measured, _ = measure_many([m for _, m in models], SHAPE, reference, RUNTIME[device])
+            nets = [m for _, m in models]
+            measured, now_ms = measure_many(nets, SHAPE, reference, RUNTIME[device])
+            # on the table's scale: the ratio to the reference times the reference's ms when
+            # the table was measured (the machine's speed may have moved in the hour since)
+            then_ms = tables[device][3]
+            drift[device] = {"reference_ms_at_table": then_ms, "reference_ms_now": now_ms}
+            print(f"{device}: reference {then_ms:.3f} ms at the table, {now_ms:.3f} ms now")
+            measured = [ms * then_ms / now_ms for ms in measured]
             by_arch = {arch: ms for (arch, _), ms in zip(models, measured, strict=True)}
             for row, arch in found:
                 if row["device"] == device and arch is not None:
@@ -339,7 +350,9 @@ def main() -> None:
         for method, cells in summary.items():
             for device, cell in cells.items():
                 print(f"{method:18s} {device:4s} {cell}")
-    harness.write_json(args.json, {"runs": runs, "random": random, "summary": summary})
+    harness.write_json(
+        args.json, {"runs": runs, "random": random, "summary": summary, "reference": drift}
+    )
 
 
 if __name__ == "__main__":

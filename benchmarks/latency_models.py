@@ -82,6 +82,21 @@ def table_rows(space, path):
     return archs, {r: np.asarray([float(row[FIGURE[r]]) for row in rows]) for r in FIGURE}
 
 
+def table_rankings(space, archs, measured) -> None:
+    """How the whole table ranks networks: each runtime's latency against FLOPs (Spearman)
+    and the two runtimes against each other (Kendall), over every row."""
+    from scipy.stats import kendalltau, spearmanr
+
+    from archsearch.tables.nb201 import nb201_costs
+
+    flops = nb201_costs("cifar10")["flops"][[space.index(a) for a in archs]]
+    for runtime, values in measured.items():
+        print(f"nb201 table: {runtime} latency vs FLOPs Spearman {spearmanr(values, flops)[0]:.3f}")
+    if len(measured) == 2:
+        tau = kendalltau(*measured.values())[0]
+        print(f"nb201 table: torch vs onnx latency Kendall tau {tau:.3f} ({len(archs)} networks)")
+
+
 def score_space(name, args, runtimes):
     import torch
 
@@ -105,6 +120,8 @@ def score_space(name, args, runtimes):
             space, shape, classes, args.networks, args.seed, runtimes, reference
         )
     train, test = slice(0, args.train), slice(args.train, None)
+    if name == "nb201" and args.nb201_table:
+        table_rankings(space, archs, measured)
     again = {}
     if not (name == "nb201" and args.nb201_table):  # the noise ceiling: measure them again
         _, again, _ = measured_networks(

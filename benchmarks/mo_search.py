@@ -75,10 +75,14 @@ import harness  # noqa: E402
 DEFAULT_TABLE = Path(__file__).resolve().parents[1].parent / "shared/data/nb201/nb201.csv"
 NB201_DATASETS = ("cifar10", "cifar100", "imagenet16")
 NB201_COSTS = ("params", "flops")
+#: measured on the CIFAR-10 network by this project (archsearch.tables.nb201.nb201_hardware)
+NB201_MEASURED = ("latency_ms", "onnx_latency_ms", "peak_memory_mb")
 NBG_DATASETS = ("cora", "citeseer", "pubmed", "cs", "photo")
-DEFAULT_PROBLEMS = [f"nb201/{d}/{c}" for d in NB201_DATASETS for c in NB201_COSTS] + [
-    f"nbg/{d}/latency" for d in NBG_DATASETS
-]
+DEFAULT_PROBLEMS = (
+    [f"nb201/{d}/{c}" for d in NB201_DATASETS for c in NB201_COSTS]
+    + ["nb201/cifar10/latency_ms", "nb201/cifar10/onnx_latency_ms"]
+    + [f"nbg/{d}/latency" for d in NBG_DATASETS]
+)
 #: Optuna's samplers as a user would build them (seeded, defaults otherwise)
 OPTUNA_MO = ("optuna-nsga2", "optuna-motpe")
 OPTUNA_CONSTRAINED = "optuna-tpe"
@@ -200,7 +204,8 @@ def front_rows(accuracy: np.ndarray, cost: np.ndarray) -> np.ndarray:
 
 @functools.cache
 def load_problem(name: str, table: str, costs: str | None) -> Problem:
-    """``nb201/<dataset>/<params|flops>`` or ``nbg/<dataset>/latency`` (cached per process)."""
+    """``nb201/<dataset>/<params|flops>``, ``nb201/cifar10/<latency_ms|onnx_latency_ms|
+    peak_memory_mb>`` (measured) or ``nbg/<dataset>/latency`` (cached per process)."""
     parts = name.split("/")
     if len(parts) != 3 or parts[0] not in ("nb201", "nbg"):
         raise SystemExit(
@@ -213,10 +218,15 @@ def load_problem(name: str, table: str, costs: str | None) -> Problem:
         from archsearch.tables.nb201 import dataset_name
 
         dataset = dataset_name(dataset)
-        if cost not in NB201_COSTS:
-            raise SystemExit(f"NAS-Bench-201 costs: {list(NB201_COSTS)}, not {cost!r}")
+        if cost not in NB201_COSTS + NB201_MEASURED:
+            raise SystemExit(
+                f"NAS-Bench-201 costs: {list(NB201_COSTS + NB201_MEASURED)}, not {cost!r}"
+            )
         nb201 = load_nb201_table(table)
-        columns, source = nb201_costs(dataset, costs)
+        if cost in NB201_MEASURED:
+            columns, source = measured_costs(dataset)
+        else:
+            columns, source = nb201_costs(dataset, costs)
         space = nb201.space
         return Problem(
             name, space, nb201.column(f"{dataset}_valid"), nb201.column(f"{dataset}_test"),
@@ -267,6 +277,18 @@ def nb201_costs(dataset: str, costs: str | None) -> tuple[dict[str, np.ndarray],
     return dict(library_costs(dataset)), (
         f"archsearch.tables.nb201.nb201_costs({dataset!r}): the {dataset} network's trainable "
         "parameters and FLOPs of one forward pass (2 per multiply-add, pooling not counted)"
+    )
+
+
+def measured_costs(dataset: str) -> tuple[dict[str, np.ndarray], str]:
+    """The CIFAR-10 network's measured latency and memory, as the library ships them."""
+    from archsearch.tables.nb201 import nb201_hardware
+
+    if dataset != "cifar10":
+        raise SystemExit(f"measured NAS-Bench-201 costs are the cifar10 network's, not {dataset}'s")
+    return dict(nb201_hardware()), (
+        "archsearch.tables.nb201.nb201_hardware(): the cifar10 network measured on this "
+        "project's 2-core machine class (batch 1, one thread; benchmarks/build_nb201_latency.py)"
     )
 
 

@@ -19,7 +19,14 @@ from archsearch.hardware import count_flops, count_params
 from archsearch.space import NB201Space
 from archsearch.space.base import Decision, SearchSpace
 from archsearch.space.table import TableSpace
-from archsearch.tables.nb201 import NETWORKS, SIZE, load_nb201_table, nb201_costs
+from archsearch.tables.nb201 import (
+    COSTS,
+    NETWORKS,
+    SIZE,
+    load_nb201_table,
+    nb201_costs,
+    nb201_hardware,
+)
 
 REFERENCE_COSTS = Path(__file__).parents[1].parent / "shared/data/nb201/reference_costs.csv"
 ARCH = "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
@@ -105,10 +112,13 @@ def test_nb201_table_reports_the_networks_costs_and_knows_them_before_evaluating
     assert values["params"] == 316_346  # reference_costs.csv: 0.316346 million
     index = space.index(arch)
     assert values["flops"] == nb201_costs()["flops"][index]
+    measured = {name: float(column[index]) for name, column in nb201_hardware().items()}
     assert evaluator.cheap_values(arch, space) == {
         "params": values["params"],
         "flops": values["flops"],
+        **measured,  # on CIFAR-10, the network's measured latency and memory
     }
+    assert all(values[name] == value for name, value in measured.items())
     assert {"params", "flops"} <= evaluator.value_names(space) == set(values)
 
 
@@ -138,7 +148,8 @@ def test_a_nb201_table_with_its_own_cost_column_reports_that_column(nb201_csv, t
     values = evaluator.evaluate(arch, space).values
     assert values["params"] == 777.5  # the table's column wins
     assert values["flops"] == nb201_costs()["flops"][777]  # the one it lacks is packaged
-    assert evaluator.cheap_values(arch, space) == {"params": 777.5, "flops": values["flops"]}
+    cheap = evaluator.cheap_values(arch, space)
+    assert {name: cheap[name] for name in COSTS} == {"params": 777.5, "flops": values["flops"]}
     assert load_nb201_table(path).column("params")[777] == 777.5
 
 
@@ -178,11 +189,11 @@ def test_a_composites_cheap_values_are_its_parts_merged_as_its_results_are(nb201
     space = NB201Space()
     arch = space.from_string(ARCH)
     table = nb201_table(nb201_csv)
-    latency = Known({"latency_ms": 2.5, "accuracy": 90.0}, ["latency_ms"], objective="accuracy")
-    composite = CompositeEvaluator([table, latency])
+    energy = Known({"energy_mj": 2.5, "accuracy": 90.0}, ["energy_mj"], objective="accuracy")
+    composite = CompositeEvaluator([table, energy])
     values = composite.evaluate(arch, space).values
     cheap = composite.cheap_values(arch, space)
-    assert cheap == {name: values[name] for name in ("params", "flops", "latency_ms")}
+    assert cheap == {name: values[name] for name in [*table.cheap_values(arch, space), "energy_mj"]}
     same = CompositeEvaluator([table, Known({"params": 316_346.0}, ["params"])])
     assert same.cheap_values(arch, space) == table.cheap_values(arch, space)
     clash = CompositeEvaluator([table, Known({"params": 1.0}, ["params"])])

@@ -90,3 +90,14 @@ def test_a_tiny_run_prints_json_of_every_sampler_and_budget(tmp_path, capsys):
         assert entry["seconds_per_run"] > 0
     assert data["targets"] == []  # neither 100 nor 200 queries: nothing to check
     assert "targets" in capsys.readouterr().out
+
+
+def test_the_measured_latency_problems_are_the_packaged_cifar10_figures():
+    from archsearch.tables.nb201 import nb201_hardware
+
+    table = str(mo_search.DEFAULT_TABLE)
+    problem = mo_search.load_problem("nb201/cifar10/onnx_latency_ms", table, None)
+    assert np.array_equal(problem.cost, nb201_hardware()["onnx_latency_ms"])
+    assert "nb201/cifar10/latency_ms" in mo_search.DEFAULT_PROBLEMS
+    with pytest.raises(SystemExit, match="cifar10 network's, not cifar100's"):
+        mo_search.load_problem("nb201/cifar100/latency_ms", table, None)

@@ -99,7 +99,7 @@ def run_latency_table(args: argparse.Namespace) -> int:
             print(f"archsearch: measured {done}/{total} units", file=sys.stderr)
 
     if args.calibrate:
-        table, _, _ = measure_calibrated_table(
+        table, _ = measure_calibrated_table(
             space, shape, args.classes, args.runtime, args.calibrate,
             seed=args.seed, threads=args.threads, batch_size=args.batch_size, progress=progress,
         )  # fmt: skip

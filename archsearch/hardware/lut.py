@@ -235,6 +235,19 @@ def require_latency_units(space) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """The networks a table was calibrated on: architectures, measured ms, the reference
+    they were timed against and its median ms then. A network measured later against the
+    same reference is on the table's scale as ``ratio * reference_ms``, whatever the
+    machine's speed has done since."""
+
+    archs: list
+    measured_ms: list[float]
+    reference: torch.nn.Module
+    reference_ms: float
+
+
 def calibration_networks(
     space,
     input_shape: Sequence[int],
@@ -289,15 +302,15 @@ def measure_calibrated_table(
     threads: int = 1,
     batch_size: int = 1,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[LatencyTable, list, list[float]]:
+) -> tuple[LatencyTable, Calibration]:
     """A table of every unit of ``space`` calibrated on ``networks`` random networks
     measured whole, all of it against one reference network: the calibration networks
     first (:func:`calibration_networks`), then the units in interleaved rounds against the
     same reference on the same scale, then the line from the table's sum to the networks'
     measurement (:func:`fit_calibration`). Measured single-shot, units and networks taken
     minutes apart differ by the machine's drift, which the line would then fit instead of
-    the gap between units alone and units in a network. Returns the table, and the
-    calibration networks' architectures and measured ms."""
+    the gap between units alone and units in a network. Returns the table and its
+    :class:`Calibration`."""
     archs, measured, reference, reference_ms = calibration_networks(
         space, input_shape, num_classes, runtime, networks,
         seed=seed, threads=threads, batch_size=batch_size,
@@ -314,4 +327,4 @@ def measure_calibrated_table(
     )
     raw = [table.raw_sum(space.latency_units(a, input_shape, num_classes)) for a in archs]
     fit_calibration(table, raw, measured)
-    return table, archs, measured
+    return table, Calibration(archs, measured, reference, reference_ms)

@@ -7,7 +7,10 @@ loudly instead of silently skewing a benchmark.
 
 The hardware-independent costs of every cell's network (:func:`nb201_costs`) ship with the
 package instead, since they follow from the builder and need no table:
-``data/nb201_costs.csv.gz`` beside this module, written by ``scripts/nb201_costs.py``.
+``data/nb201_costs.csv.gz`` beside this module, written by ``scripts/nb201_costs.py``. So
+does what this project measured of every CIFAR-10 network on its own machine class
+(:func:`nb201_hardware`): ``data/nb201_latency.csv.gz``, the same bytes as the repository's
+``data/nb201_latency.csv``, written by ``benchmarks/build_nb201_latency.py``.
 """
 
 from __future__ import annotations
@@ -42,6 +45,15 @@ NETWORKS: dict[str, tuple[tuple[int, int, int], int]] = {
     "imagenet16": ((3, 16, 16), 120),
 }
 _COSTS_FILE = "data/nb201_costs.csv.gz"
+#: the figures :func:`nb201_hardware` gives (names as the ``hardware`` evaluator's)
+HARDWARE: tuple[str, ...] = (
+    "latency_ms",
+    "latency_iqr_ms",
+    "onnx_latency_ms",
+    "onnx_latency_iqr_ms",
+    "peak_memory_mb",
+)
+_HARDWARE_FILE = "data/nb201_latency.csv.gz"
 _FEATURES = 64  # the classifier's inputs: 4C channels after global pooling, C = 16
 
 
@@ -106,23 +118,63 @@ def nb201_costs(dataset: str = "cifar10") -> dict[str, np.ndarray]:
     return costs
 
 
+def _packaged_rows(name: str, header: list[str], what: str) -> list[list[str]]:
+    """The rows under ``header`` of a gzipped CSV the package ships; anything unreadable is
+    one :class:`DataError` naming the file."""
+    try:
+        raw = resources.files("archsearch.tables").joinpath(name).read_bytes()
+        rows = list(csv.reader(io.StringIO(gzip.decompress(raw).decode())))
+        if not rows or rows[0] != header:
+            raise ValueError(f"header {rows[0] if rows else None}, expected {header}")
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"corrupt NAS-Bench-201 {what} archsearch/tables/{name}: {exc}") from None
+    return rows[1:]
+
+
 @cache
 def _packaged_costs() -> tuple[np.ndarray, np.ndarray]:
     """The packaged CIFAR-10 costs, validated: every index once, in order, positive."""
     where = f"archsearch/tables/{_COSTS_FILE}"
+    rows = _packaged_rows(_COSTS_FILE, ["index", *COSTS], "costs")
     try:
-        raw = resources.files("archsearch.tables").joinpath(_COSTS_FILE).read_bytes()
-        rows = list(csv.reader(io.StringIO(gzip.decompress(raw).decode())))
-        if rows[0] != ["index", *COSTS]:
-            raise ValueError(f"header {rows[0]}, expected {['index', *COSTS]}")
-        table = np.array(rows[1:], dtype=np.int64)
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError, IndexError) as exc:
+        table = np.array(rows, dtype=np.int64)
+    except ValueError as exc:
         raise DataError(f"corrupt NAS-Bench-201 costs {where}: {exc}") from None
     if table.shape != (SIZE, 3) or not np.array_equal(table[:, 0], np.arange(SIZE)):
         raise DataError(f"corrupt NAS-Bench-201 costs {where}: not one row per index 0..{SIZE - 1}")
     if (table[:, 1:] <= 0).any():
         raise DataError(f"corrupt NAS-Bench-201 costs {where}: non-positive costs")
     return table[:, 1], table[:, 2]
+
+
+@cache
+def nb201_hardware() -> dict[str, np.ndarray]:
+    """The measured figures of every CIFAR-10 benchmark network (C=16, N=5, 3x32x32, 10
+    classes), as float arrays in index order (read-only): eager-PyTorch and ONNX Runtime
+    CPU latency (ms; batch 1, one thread) with their inter-quartile ranges, and peak forward
+    memory (MB). Measured on this project's 2-core machine class under the protocol of
+    ``benchmarks/build_nb201_latency.py``; their noise across processes is in
+    ``benchmarks/results/latency_noise.txt``. Validated: one row per cell, in index order,
+    finite, latencies and memory positive."""
+    where = f"archsearch/tables/{_HARDWARE_FILE}"
+    rows = _packaged_rows(_HARDWARE_FILE, ["arch", *HARDWARE], "hardware table")
+    try:
+        archs = [row[0] for row in rows]
+        table = np.array([row[1:] for row in rows], dtype=float)
+    except (ValueError, IndexError) as exc:
+        raise DataError(f"corrupt NAS-Bench-201 hardware table {where}: {exc}") from None
+    space = NB201Space()
+    if table.shape != (SIZE, len(HARDWARE)) or archs != [
+        space.to_string(space.from_index(i)) for i in range(SIZE)
+    ]:
+        raise DataError(f"corrupt NAS-Bench-201 hardware table {where}: not one row per cell")
+    positive = [HARDWARE.index(n) for n in ("latency_ms", "onnx_latency_ms", "peak_memory_mb")]
+    if not np.isfinite(table).all() or (table[:, positive] <= 0).any():
+        raise DataError(f"corrupt NAS-Bench-201 hardware table {where}: non-finite or <= 0")
+    columns = {name: table[:, k] for k, name in enumerate(HARDWARE)}
+    for array in columns.values():
+        array.setflags(write=False)
+    return columns
 
 
 def load_nb201_table(path: str | Path) -> NB201Table:
