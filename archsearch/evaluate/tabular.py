@@ -88,7 +88,7 @@ class NB201TableEvaluator(Evaluator):
     ) -> EvalResult:
         row, values = looked_up(self.table, arch)
         first = {name: values.pop(name) for name in (self.objective_name, self.reported_name)}
-        measured = self._measured(arch, space)
+        measured = self._measured(arch, space, row)
         if self._hardware and not measured:
             raise MissingRowError(f"{space.to_string(arch)} has no row in {self.hardware_path}")
         costs = self._costs_of(row)
@@ -97,11 +97,12 @@ class NB201TableEvaluator(Evaluator):
     def cheap_values(self, arch: Architecture, space: SearchSpace) -> dict[str, float]:
         """``params`` and ``flops`` (every cell has a row, so they are one array read), and
         the ``hardware`` table's measured figures of the cell."""
-        return {**self._costs_of(self.table.row(arch)), **self._measured(arch, space)}
+        row = self.table.row(arch)
+        return {**self._costs_of(row), **self._measured(arch, space, row)}
 
-    def _measured(self, arch: Architecture, space: SearchSpace) -> dict[str, float]:
+    def _measured(self, arch: Architecture, space: SearchSpace, row: int) -> dict[str, float]:
+        """The cell's measured figures: the packaged ones by ``row``, or a table's by name."""
         if self._packaged:
-            row = self.table.row(arch)
             return {name: float(column[row]) for name, column in self._packaged.items()}
         if not self._hardware:
             return {}

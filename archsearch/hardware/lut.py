@@ -258,11 +258,11 @@ def calibration_networks(
     seed: int = 0,
     threads: int = 1,
     batch_size: int = 1,
-):
+) -> Calibration:
     """``networks`` seeded random architectures of ``space`` and their whole-network
     latencies (ms), measured ten at a time in interleaved rounds against the space's
-    :func:`~archsearch.hardware.protocol.reference_network`; returns the architectures,
-    the latencies, the reference and its median ms (the scale they are on)."""
+    :func:`~archsearch.hardware.protocol.reference_network`, with that reference and its
+    median ms (the scale they are on)."""
     import numpy as np
     import torch
 
@@ -275,7 +275,7 @@ def calibration_networks(
     measured, reference_ms = measure_many(
         models, input_shape, reference, runtime, threads=threads, batch_size=batch_size
     )
-    return archs, measured, reference, reference_ms
+    return Calibration(archs, measured, reference, reference_ms)
 
 
 def fit_calibration(table: LatencyTable, raw: Sequence[float], measured: Sequence[float]) -> None:
@@ -311,7 +311,7 @@ def measure_calibrated_table(
     minutes apart differ by the machine's drift, which the line would then fit instead of
     the gap between units alone and units in a network. Returns the table and its
     :class:`Calibration`."""
-    archs, measured, reference, reference_ms = calibration_networks(
+    calibration = calibration_networks(
         space, input_shape, num_classes, runtime, networks,
         seed=seed, threads=threads, batch_size=batch_size,
     )  # fmt: skip
@@ -320,11 +320,11 @@ def measure_calibrated_table(
         runtime,
         threads=threads,
         batch_size=batch_size,
-        reference=reference,
+        reference=calibration.reference,
         reference_input=input_shape,
-        reference_ms=reference_ms,
+        reference_ms=calibration.reference_ms,
         progress=progress,
     )
-    raw = [table.raw_sum(space.latency_units(a, input_shape, num_classes)) for a in archs]
-    fit_calibration(table, raw, measured)
-    return table, Calibration(archs, measured, reference, reference_ms)
+    units = (space.latency_units(a, input_shape, num_classes) for a in calibration.archs)
+    fit_calibration(table, [table.raw_sum(u) for u in units], calibration.measured_ms)
+    return table, calibration
