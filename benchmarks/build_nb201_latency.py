@@ -46,19 +46,14 @@ from pathlib import Path
 
 import numpy as np
 
+from archsearch.hardware.figures import FIGURES
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "data" / "nb201_latency.csv"
 DEFAULT_PARTIAL = ROOT / "data" / "nb201_latency.partial.csv"
 #: the copy the package ships (:func:`archsearch.tables.nb201.nb201_hardware`)
 PACKAGED = ROOT / "archsearch" / "tables" / "data" / "nb201_latency.csv.gz"
-COLUMNS = (
-    "arch",
-    "latency_ms",
-    "latency_iqr_ms",
-    "onnx_latency_ms",
-    "onnx_latency_iqr_ms",
-    "peak_memory_mb",
-)
+COLUMNS = ("arch", *FIGURES)
 #: what the partial file holds: ratios to the reference, and the reference's ms per chunk
 PARTIAL = (
     "arch",

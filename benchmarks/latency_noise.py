@@ -31,13 +31,6 @@ SPACES = {
     "nb201": ({"name": "nb201"}, (3, 32, 32)),
     "mobilenet": ({"name": "mobilenet"}, (1, 28, 28)),
 }
-FIGURES = (
-    "latency_ms",
-    "latency_iqr_ms",
-    "onnx_latency_ms",
-    "onnx_latency_iqr_ms",
-    "peak_memory_mb",
-)
 REFERENCE_SEED = 10**6
 RESULT = Path(__file__).resolve().parent / "results" / "latency_noise.json"
 
@@ -56,7 +49,7 @@ def measure_once(space_name: str, networks: int, seed: int) -> list[dict[str, fl
     rows = []
     for arch in archs:
         torch.manual_seed(0)
-        rows.append(measure_network(space.build(arch, shape, 10), shape, FIGURES))
+        rows.append(measure_network(space.build(arch, shape, 10), shape))
     (reference,) = space.distinct_samples(np.random.default_rng(REFERENCE_SEED), 1)
     for runtime, figure in (("torch", "latency_ms"), ("onnx", "onnx_latency_ms")):
         torch.manual_seed(0)

@@ -25,14 +25,9 @@ from collections.abc import Sequence
 from archsearch.errors import ArchsearchError
 from archsearch.evaluate.base import EVALUATORS, EvalResult
 from archsearch.evaluate.cost import NetworkEvaluator, build_quietly
+from archsearch.hardware.figures import WITH_NOISE
 from archsearch.space.base import Architecture, SearchSpace
 
-#: the figures a study may ask for, each with the noise figure stored beside it
-FIGURES = {
-    "latency_ms": ("latency_ms", "latency_iqr_ms"),
-    "onnx_latency_ms": ("onnx_latency_ms", "onnx_latency_iqr_ms"),
-    "peak_memory_mb": ("peak_memory_mb",),
-}
 DEVICES = ("cpu", "cuda")
 _MEMO_SIZE = 4096
 
@@ -66,10 +61,10 @@ class HardwareEvaluator(NetworkEvaluator):
         super().__init__(input_shape, num_classes)
         if isinstance(figures, str) or not isinstance(figures, Sequence) or not figures:
             raise ArchsearchError(f"figures must be a list of names, got {figures!r}")
-        unknown = [name for name in figures if name not in FIGURES]
+        unknown = [name for name in figures if name not in WITH_NOISE]
         if unknown:
             raise ArchsearchError(
-                f"unknown hardware figure {unknown[0]!r}; known: {', '.join(FIGURES)}"
+                f"unknown hardware figure {unknown[0]!r}; known: {', '.join(WITH_NOISE)}"
             )
         for option, value in (("batch_size", batch_size), ("threads", threads)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -101,7 +96,7 @@ class HardwareEvaluator(NetworkEvaluator):
                 raise ArchsearchError("evaluator hardware: device cuda, and no GPU is visible")
 
     def value_names(self, space: SearchSpace) -> frozenset[str]:
-        return frozenset(name for figure in self.figures for name in FIGURES[figure])
+        return frozenset(name for figure in self.figures for name in WITH_NOISE[figure])
 
     def evaluate(
         self,
@@ -131,7 +126,7 @@ class HardwareEvaluator(NetworkEvaluator):
         model = build_quietly(space, arch, shape, self.num_classes, 0)
         if self.device == "cuda":
             model = model.cuda()
-        wanted = [name for figure in self.figures for name in FIGURES[figure]]
+        wanted = [name for figure in self.figures for name in WITH_NOISE[figure]]
         known = measure_network(
             model,
             shape,

@@ -16,22 +16,7 @@ from contextlib import contextmanager
 
 import torch
 
-#: every figure :func:`measure_network` can take, in the order tables store them
-FIGURES: tuple[str, ...] = (
-    "latency_ms",
-    "latency_iqr_ms",
-    "onnx_latency_ms",
-    "onnx_latency_iqr_ms",
-    "peak_memory_mb",
-)
-#: which measurement gives each figure
-_SOURCE = {
-    "latency_ms": "torch",
-    "latency_iqr_ms": "torch",
-    "onnx_latency_ms": "onnx",
-    "onnx_latency_iqr_ms": "onnx",
-    "peak_memory_mb": "memory",
-}
+from archsearch.hardware.figures import FIGURES, SOURCE
 
 
 def measure_network(
@@ -48,10 +33,10 @@ def measure_network(
     from archsearch.hardware.measure import measure_latency, peak_memory_mb
 
     wanted = list(figures)
-    unknown = [name for name in wanted if name not in _SOURCE]
+    unknown = [name for name in wanted if name not in SOURCE]
     if unknown:
         raise ValueError(f"unknown hardware figures {unknown}; known: {list(FIGURES)}")
-    sources = {_SOURCE[name] for name in wanted}
+    sources = {SOURCE[name] for name in wanted}
     values: dict[str, float] = {}
     if "torch" in sources:
         latency = measure_latency(

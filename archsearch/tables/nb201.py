@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from archsearch.errors import DataError, InvalidArchitectureError
+from archsearch.hardware.figures import FIGURES
 from archsearch.space.base import Architecture
 from archsearch.space.nb201 import NB201Space
 from archsearch.tables.base import Table, load_cached
@@ -46,13 +47,7 @@ NETWORKS: dict[str, tuple[tuple[int, int, int], int]] = {
 }
 _COSTS_FILE = "data/nb201_costs.csv.gz"
 #: the figures :func:`nb201_hardware` gives (names as the ``hardware`` evaluator's)
-HARDWARE: tuple[str, ...] = (
-    "latency_ms",
-    "latency_iqr_ms",
-    "onnx_latency_ms",
-    "onnx_latency_iqr_ms",
-    "peak_memory_mb",
-)
+HARDWARE = FIGURES
 _HARDWARE_FILE = "data/nb201_latency.csv.gz"
 _FEATURES = 64  # the classifier's inputs: 4C channels after global pooling, C = 16
 
