@@ -17,6 +17,8 @@ provider; one thread, batch 1):
    what a user who trusts FLOPs would ask for); and, when ``ofa`` is among the methods, one
    Once-for-All supernet trained once (``--ofa-epochs``) and specialised for every device
    and target (:class:`~archsearch.oneshot.specialise.Specialiser`), without retraining it;
+   with ``--ofa-measure K`` specialised again with the device in the loop (``ofa-measured``:
+   the same front, each target's pick measured whole, K networks at a time);
 3. every network found and ``--random`` uniformly sampled ones retrained from scratch with
    one recipe (``--epochs``), then all measured whole on every device, ten at a time in
    interleaved rounds against the reference (:func:`archsearch.hardware.protocol.
@@ -26,9 +28,12 @@ provider; one thread, batch 1):
 ``--json PATH`` writes ``{"runs": [{"method", "device", "target_ms", "table_ms",
 "measured_ms", "test_acc", "arch"}], "random": [{"device", "measured_ms", "table_ms",
 "test_acc", "arch"}], "summary": {METHOD: {DEVICE: {"runs", "within_10_percent",
-"dominated_by_random", "dominated_by_flops"}}}}``. A network is *dominated* when another
+"dominated_by_random", "dominated_by_flops", "median_table_error"}}}}`` (``random`` is a
+METHOD there with ``median_table_error`` alone). A network is *dominated* when another
 one is at most as slow (measured, same device) and at least as accurate, better in one: a
-search worth its cost puts its networks at the target and none of them dominated.
+search worth its cost puts its networks at the target and none of them dominated. The
+table's error (median of |measured / table - 1|) on the random networks, which no search
+chose, is the floor under the searched networks': what no search could do better than.
 
 Timing: everything is measured on whatever core the script runs on, with the training on
 the same core; pin it (``taskset -c N``) and keep the machine otherwise quiet, or the
@@ -69,9 +74,10 @@ def parse_targets(items: list[str], devices: list[str]) -> dict[str, list[float]
 
 
 def build_tables(space, devices, args):
-    """Per device: the calibrated latency table saved, and the least-squares line from the
-    calibration networks' measured latency to their FLOPs (the FLOPs baseline's budget);
-    and the FLOPs table, saved."""
+    """Per device: the calibrated latency table saved, the least-squares line from the
+    calibration networks' measured latency to their FLOPs (the FLOPs baseline's budget) and
+    the :class:`~archsearch.hardware.lut.Calibration` (what later measurements are put on
+    the table's scale by); and the FLOPs table, saved."""
     import tempfile
     import time
 
@@ -98,7 +104,7 @@ def build_tables(space, devices, args):
         archs = calibration.archs
         flops = [flops_table.raw_sum(space.latency_units(a, SHAPE, CLASSES)) for a in archs]
         line = np.polyfit(calibration.measured_ms, flops, 1)
-        tables[device] = (table, str(path), line, calibration.reference_ms)
+        tables[device] = (table, str(path), line, calibration)
         print(
             f"{device} table: {len(table.entries)} units, calibrated on {len(archs)} networks "
             f"(scale {table.scale:.3f}, offset {table.offset_ms:.3f} ms) in "
@@ -156,7 +162,9 @@ def one_shot_searches(space, data, tables, flops_table, flops_path, targets, arg
 
 def ofa_searches(space, data, tables, flops_table, targets, args):
     """One OFA supernet trained once, specialised per device and target: rows and picks
-    (a target below every network priced gives a row with no architecture)."""
+    (a target below every network priced gives a row with no architecture). With
+    ``--ofa-measure K``, specialised a second time with the device in the loop (method
+    ``ofa-measured``): the same search and front, the pick measured, K at a time."""
     import torch
 
     from archsearch.oneshot import ONESHOT, Specialiser, build_supernet
@@ -171,28 +179,46 @@ def ofa_searches(space, data, tables, flops_table, targets, args):
     ).fit()
     assert specialiser.fit_report is not None
     print(f"ofa: trained in {found.search_seconds:.0f} s; {specialiser.fit_report.summary()}")
-    results = specialiser.specialise(
-        {device: table for device, (table, *_) in tables.items()},
-        [t for ts in targets.values() for t in ts],
-        population=args.population,
-        generations=args.generations,
-    )
+
+    def measure_on(calibration):
+        def measure(archs):
+            torch.manual_seed(0)
+            return calibration.measure([space.build(a, SHAPE, CLASSES) for a in archs])[0]
+
+        return measure
+
+    tables_by_device = {device: table for device, (table, *_) in tables.items()}
+    variants = {"ofa": None}
+    if args.ofa_measure:
+        variants["ofa-measured"] = {d: measure_on(c) for d, (*_, c) in tables.items()}
     found_rows = []
-    for device, result in results.items():
-        for target in targets[device]:
-            pick = result.targets[float(target)]
-            row = {
-                "method": "ofa", "device": device, "target_ms": target,
-                "table_ms": None if pick is None else pick.latency_ms,
-                "predicted_accuracy": None if pick is None else pick.predicted_accuracy,
-                "arch": None if pick is None else pick.arch_string,
-                "specialise_seconds": round(result.seconds, 2),
-            }  # fmt: skip
-            if pick is not None:
-                units = space.latency_units(pick.arch, SHAPE, CLASSES)
-                row["mflops"] = flops_table.raw_sum(units)
-            print(row, flush=True)
-            found_rows.append((row, None if pick is None else pick.arch))
+    for method, measure in variants.items():
+        results = specialiser.specialise(
+            tables_by_device,
+            [t for ts in targets.values() for t in ts],
+            population=args.population,
+            generations=args.generations,
+            measure=measure,
+            shortlist=args.ofa_measure or 10,
+        )
+        for device, result in results.items():
+            for target in targets[device]:
+                pick = result.targets[float(target)]
+                row = {
+                    "method": method, "device": device, "target_ms": target,
+                    "table_ms": None if pick is None else pick.latency_ms,
+                    "predicted_accuracy": None if pick is None else pick.predicted_accuracy,
+                    "arch": None if pick is None else pick.arch_string,
+                    "specialise_seconds": round(result.seconds, 2),
+                    "specialise_measured": result.measured,
+                }  # fmt: skip
+                if pick is not None:
+                    units = space.latency_units(pick.arch, SHAPE, CLASSES)
+                    row["mflops"] = flops_table.raw_sum(units)
+                    if pick.measured_ms is not None:
+                        row["specialise_measured_ms"] = pick.measured_ms
+                print(row, flush=True)
+                found_rows.append((row, None if pick is None else pick.arch))
     return found_rows
 
 
@@ -209,8 +235,15 @@ def dominated(row, others) -> bool:
 
 def summarise(runs, random) -> dict:
     """Per method and device: targets met within 10% (measured) and networks dominated by a
-    random network or by the FLOPs-constrained search's."""
+    random network or by the FLOPs-constrained search's; and for every method, random
+    networks included, the median of |measured / table - 1|, the table's own error on those
+    networks: a miss the random networks' error matches is the table's, not the search's."""
     summary: dict = {}
+    errors: dict = {}
+    for row in [*runs, *({**r, "method": "random"} for r in random)]:
+        if row.get("measured_ms") is not None and row.get("table_ms"):
+            error = abs(row["measured_ms"] / row["table_ms"] - 1)
+            errors.setdefault((row["method"], row["device"]), []).append(error)
     for row in runs:
         if row.get("measured_ms") is None:
             continue
@@ -229,6 +262,9 @@ def summarise(runs, random) -> dict:
         cell["dominated_by_random"] += dominated(row, rivals)
         if not row["method"].endswith("-flops"):
             cell["dominated_by_flops"] += dominated(row, flops)
+    for (method, device), values in errors.items():
+        cell = summary.setdefault(method, {}).setdefault(device, {"runs": len(values)})
+        cell["median_table_error"] = round(float(np.median(values)), 4)
     return summary
 
 
@@ -254,6 +290,10 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--ofa-epochs", dest="ofa_epochs", type=int, default=8)
     parser.add_argument("--ofa-samples", dest="ofa_samples", type=int, default=150)
+    parser.add_argument(
+        "--ofa-measure", dest="ofa_measure", type=int, default=0, metavar="K",
+        help="also specialise OFA with the device in the loop, measuring K networks at a time",
+    )  # fmt: skip
     parser.add_argument("--generations", type=int, default=30)
     parser.add_argument("--population", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
@@ -267,7 +307,6 @@ def main() -> None:
     import torch
 
     from archsearch.build import build_space
-    from archsearch.hardware.protocol import measure_many, reference_network
     from archsearch.oneshot import load_search_data
 
     torch.set_num_threads(1)
@@ -313,17 +352,15 @@ def main() -> None:
                     "mflops": flops_table.raw_sum(units), "test_acc": trained[arch][1],
                     "arch": space.to_string(arch), "_arch": arch,
                 })  # fmt: skip
-        reference = reference_network(space, SHAPE, CLASSES)
         drift = {}
         for device in devices:
-            nets = [m for _, m in models]
-            measured, now_ms = measure_many(nets, SHAPE, reference, RUNTIME[device])
             # on the table's scale: the ratio to the reference times the reference's ms when
             # the table was measured (the machine's speed may have moved in the hour since)
-            then_ms = tables[device][3]
+            calibration = tables[device][3]
+            measured, now_ms = calibration.measure([m for _, m in models])
+            then_ms = calibration.reference_ms
             drift[device] = {"reference_ms_at_table": then_ms, "reference_ms_now": now_ms}
             print(f"{device}: reference {then_ms:.3f} ms at the table, {now_ms:.3f} ms now")
-            measured = [ms * then_ms / now_ms for ms in measured]
             by_arch = {arch: ms for (arch, _), ms in zip(models, measured, strict=True)}
             for row, arch in found:
                 if row["device"] == device and arch is not None:

@@ -14,6 +14,7 @@ from archsearch.errors import ArchsearchError
 from archsearch.hardware.lut import LatencyTable
 from archsearch.oneshot import ONESHOT, Specialiser, build_supernet, load_search_data
 from archsearch.oneshot.data import recipe
+from archsearch.oneshot.specialise import Candidate
 from archsearch.strategy.pareto import dominates
 
 DIGITS = recipe("digits", valid_size=200, train_size=256, seed=0)
@@ -243,6 +244,55 @@ def test_an_unreachable_target_is_reported_not_met(specialised):
     (result,) = specialiser.specialise({"cpu": tables["cpu"]}, [0.1], generations=1).values()
     assert result.targets[0.1] is None
     assert result.summary()["targets"] == [{"target_ms": 0.1, "met": False}]
+
+
+def se_underpriced(k, e, se):  # the device as measured: SE costs more than the table says
+    return (0.02 * k * k + 0.01 * e) * (1.6 if se else 1.0)
+
+
+def test_hardware_in_the_loop_picks_by_measured_latency(specialised):
+    specialiser, tables, _ = specialised
+    net, space = specialiser.supernet, specialiser.space
+    truth = synthetic_table(net, se_underpriced)
+    calls = []
+
+    def true_ms(candidate):
+        return truth.predict(space.latency_units(candidate.arch, net.input_shape, 10))
+
+    def measure(archs):
+        calls.append(len(archs))
+        return [true_ms(Candidate(a, "", 0.0, 0.0)) for a in archs]
+
+    table_only = specialiser.specialise({"cpu": tables["cpu"]}, TARGETS, population=24,
+                                        generations=12)["cpu"]  # fmt: skip
+    assert any(true_ms(table_only.targets[t]) > t for t in TARGETS)  # the table misprices
+    calls.clear()
+    looped = specialiser.specialise(
+        {"cpu": tables["cpu"]}, TARGETS, population=24, generations=12,
+        measure={"cpu": measure}, shortlist=100, slack=0.5,
+    )["cpu"]  # fmt: skip
+    assert looped.front == table_only.front  # the search itself is the table's
+    for target in TARGETS:
+        pick = looped.targets[target]
+        assert pick.measured_ms == pytest.approx(true_ms(pick)) and pick.measured_ms <= target
+        feasible = [
+            c for c in looped.front if c.latency_ms <= 1.5 * target and true_ms(c) <= target
+        ]
+        assert pick.predicted_accuracy == max(c.predicted_accuracy for c in feasible)
+    assert looped.measured == sum(calls)  # each network measured once
+    assert looped.summary()["targets"][0]["measured_ms"] == round(
+        looped.targets[1.0].measured_ms, 5
+    )
+    calls.clear()
+    short = specialiser.specialise(
+        {"cpu": tables["cpu"]}, TARGETS, population=24, generations=12,
+        measure={"cpu": measure}, shortlist=2,
+    )["cpu"]  # fmt: skip
+    assert all(n <= 2 for n in calls)
+    assert short.measured < sum(c.latency_ms <= 1.25 * max(TARGETS) for c in short.front)
+    assert all(c is None or c.measured_ms <= t for t, c in short.targets.items())
+    with pytest.raises(ArchsearchError, match="measure for devices without a table"):
+        specialiser.specialise({"cpu": tables["cpu"]}, TARGETS, measure={"gpu": measure})
 
 
 def test_a_table_without_the_supernets_units_is_refused_before_scoring(digits):

@@ -246,6 +246,23 @@ class Calibration:
     measured_ms: list[float]
     reference: torch.nn.Module
     reference_ms: float
+    input_shape: tuple[int, ...] = ()
+    runtime: str = "torch"
+    threads: int = 1
+    batch_size: int = 1
+
+    def measure(self, models: Sequence[torch.nn.Module]) -> tuple[list[float], float]:
+        """Whole networks measured now against this calibration's reference, in its
+        runtime and settings, on the table's scale (their ratio to the reference times
+        :attr:`reference_ms`); with the reference's median ms now, which says how far the
+        machine's speed has moved since the table was measured."""
+        from archsearch.hardware.protocol import measure_many
+
+        measured, now_ms = measure_many(
+            list(models), self.input_shape, self.reference, self.runtime,
+            threads=self.threads, batch_size=self.batch_size,
+        )  # fmt: skip
+        return [ms * self.reference_ms / now_ms for ms in measured], now_ms
 
 
 def calibration_networks(
@@ -275,7 +292,9 @@ def calibration_networks(
     measured, reference_ms = measure_many(
         models, input_shape, reference, runtime, threads=threads, batch_size=batch_size
     )
-    return Calibration(archs, measured, reference, reference_ms)
+    return Calibration(
+        archs, measured, reference, reference_ms, tuple(input_shape), runtime, threads, batch_size
+    )
 
 
 def fit_calibration(table: LatencyTable, raw: Sequence[float], measured: Sequence[float]) -> None:

@@ -19,8 +19,13 @@ OFA's recipe, at CPU scale:
 4. **Per target** T, the best predicted network among all the search priced whose table
    latency is at most T: it lies on the Pareto front of what was priced, which is returned
    too (mutually non-dominated, by latency ascending).
+5. **Optionally, hardware in the loop** (MnasNet measured every candidate on the phone; a
+   table is cheaper but misprices some networks by 10-20%): given a device's ``measure``,
+   the front's networks priced up to ``slack`` above T are measured whole, most accurate
+   first, ``shortlist`` at a time, and the pick is the best predicted one *measured* at
+   most T. A few seconds per target; the table still does all of the search.
 
-Steps 1-2 are :meth:`Specialiser.fit` (the only part that touches the supernet); step 3-4,
+Steps 1-2 are :meth:`Specialiser.fit` (the only part that touches the supernet); steps 3-5,
 :meth:`Specialiser.specialise`, can then be called for any tables and targets: a new target
 or device needs no training and no scoring.
 """
@@ -28,8 +33,8 @@ or device needs no training and no scoring.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -44,6 +49,9 @@ from archsearch.oneshot.supernet import Supernet
 from archsearch.space.base import Architecture
 from archsearch.space.mobilenet import MobileNetSpace
 
+#: a device's measurement: architectures in, whole-network ms (on the table's scale) out
+Measure = Callable[[list[Architecture]], Sequence[float]]
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -53,12 +61,16 @@ class Candidate:
     arch_string: str
     predicted_accuracy: float
     latency_ms: float
+    #: the network measured whole on the device, when specialisation measured it
+    measured_ms: float | None = None
 
     def summary(self) -> dict[str, Any]:
+        measured = {} if self.measured_ms is None else {"measured_ms": round(self.measured_ms, 5)}
         return {
             "arch": self.arch_string,
             "predicted_accuracy": round(self.predicted_accuracy, 4),
             "table_ms": round(self.latency_ms, 5),
+            **measured,
         }
 
 
@@ -74,12 +86,15 @@ class DeviceSpecialisation:
     targets: dict[float, Candidate | None]
     evaluations: int
     seconds: float
+    #: networks measured whole to pick the targets' networks (0 without ``measure``)
+    measured: int = 0
 
     def summary(self) -> dict[str, Any]:
         return {
             "device": self.device,
             "runtime": self.runtime,
             "evaluations": self.evaluations,
+            "measured": self.measured,
             "seconds": round(self.seconds, 3),
             "fastest_ms": round(min(c.latency_ms for c in self.front), 5),
             "targets": [
@@ -260,9 +275,15 @@ class Specialiser:
         *,
         population: int = 32,
         generations: int = 30,
+        measure: Mapping[str, Measure] | None = None,
+        shortlist: int = 10,
+        slack: float = 0.25,
     ) -> dict[str, DeviceSpecialisation]:
         """Per device of ``tables``, the Pareto front and the best network under each of
-        ``targets`` (ms), by predicted accuracy (see the module docstring)."""
+        ``targets`` (ms), by predicted accuracy (see the module docstring). A device in
+        ``measure`` picks by measured latency (step 5): its function takes architectures
+        and returns their whole-network ms on the table's scale
+        (:meth:`archsearch.hardware.lut.Calibration.measure` does that)."""
         if self.predictor is None:
             raise ArchsearchError("fit() the specialiser (score sub-networks) first")
         if not tables:
@@ -274,12 +295,53 @@ class Specialiser:
             raise ArchsearchError(
                 f"need population >= 2 and generations >= 1, got {population}, {generations}"
             )
+        measure = dict(measure or {})
+        if set(measure) - set(tables):
+            raise ArchsearchError(
+                f"measure for devices without a table: {sorted(set(measure) - set(tables))}"
+            )
+        if shortlist < 1 or slack < 0:
+            raise ArchsearchError(f"need shortlist >= 1 and slack >= 0, got {shortlist}, {slack}")
         for device, table in tables.items():
             self.check_table(table, device)
-        return {
-            device: self._specialise_device(device, table, targets, population, generations)
-            for device, table in tables.items()
-        }
+        results = {}
+        for device, table in tables.items():
+            result = self._specialise_device(device, table, targets, population, generations)
+            if device in measure:
+                self._pick_measured(result, targets, measure[device], shortlist, slack)
+            results[device] = result
+        return results
+
+    @staticmethod
+    def _pick_measured(
+        result: DeviceSpecialisation,
+        targets: Sequence[float],
+        measure: Measure,
+        shortlist: int,
+        slack: float,
+    ) -> None:
+        """Step 5: per target, walk down the front from the most accurate network priced
+        at most ``(1 + slack) * T``, measuring ``shortlist`` at a time, and take the best
+        predicted one of the first batch that holds a network measured at most T (None
+        when no network of the window does). Each network is measured once per device."""
+        started = time.perf_counter()
+        measured: dict[Architecture, float] = {}
+        for target in map(float, targets):
+            window = [c for c in reversed(result.front) if c.latency_ms <= (1 + slack) * target]
+            pick = None
+            for start in range(0, len(window), shortlist):
+                batch = window[start : start + shortlist]
+                new = [c.arch for c in batch if c.arch not in measured]
+                if new:
+                    measured.update(zip(new, map(float, measure(new)), strict=True))
+                met = [c for c in batch if measured[c.arch] <= target]
+                if met:
+                    best = max(met, key=lambda c: (c.predicted_accuracy, -measured[c.arch]))
+                    pick = replace(best, measured_ms=measured[best.arch])
+                    break
+            result.targets[target] = pick
+        result.measured = len(measured)
+        result.seconds += time.perf_counter() - started
 
     def _specialise_device(
         self,
@@ -350,15 +412,17 @@ def specialise(
     *,
     population: int = 32,
     generations: int = 30,
+    measure: Mapping[str, Measure] | None = None,
     **options: Any,
 ) -> tuple[dict[str, DeviceSpecialisation], PredictorFit]:
-    """Score, fit and specialise in one call (``options``: :class:`Specialiser`'s)."""
+    """Score, fit and specialise in one call (``options``: :class:`Specialiser`'s;
+    ``measure``: :meth:`Specialiser.specialise`'s)."""
     specialiser = Specialiser(supernet, data, **options)
     for device, table in tables.items():  # a bad table fails before any scoring
         specialiser.check_table(table, device)
     specialiser.fit()
     results = specialiser.specialise(
-        tables, targets, population=population, generations=generations
+        tables, targets, population=population, generations=generations, measure=measure
     )
     assert specialiser.fit_report is not None
     return results, specialiser.fit_report
