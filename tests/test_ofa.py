@@ -342,6 +342,22 @@ def test_the_command_specialises_a_stored_ofa_study_for_two_devices(study, capsy
         assert all(t["met"] and t["table_ms"] <= t["target_ms"] for t in device["targets"])
 
 
+def test_the_command_measures_a_device_in_the_loop(study, capsys):
+    capsys.readouterr()
+    argv = [
+        "specialise", str(study / "run"), "--latency-table", f"cpu={study / 'cpu.csv'}",
+        "--latency-table", f"onnx={study / 'onnx.csv'}", "--target", "1.0", "--target", "1.6",
+        "--samples", "24", "--eval-size", "100", "--generations", "3", "--measure", "cpu",
+        "--json",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    devices = json.loads(capsys.readouterr().out)["devices"]
+    assert devices["cpu"]["measured"] >= 1 and devices["onnx"]["measured"] == 0
+    for target in devices["cpu"]["targets"]:  # these tiny networks run in well under 1 ms
+        assert target["met"] and 0 < target["measured_ms"] <= target["target_ms"]
+    assert not any("measured_ms" in t for t in devices["onnx"]["targets"])
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -351,6 +367,7 @@ def test_the_command_specialises_a_stored_ofa_study_for_two_devices(study, capsy
         (["--latency-table", "cpu=OTHER"], "lacks"),
         (["--latency-table", "cpu=CPU", "--target", "-1"], "positive"),
         (["--latency-table", "cpu=CPU", "--samples", "0"], "--samples"),
+        (["--latency-table", "cpu=CPU", "--measure", "gpu"], "no --latency-table"),
     ],
 )
 def test_bad_specialise_input_is_one_error_line_and_exit_2(study, capsys, extra, message):

@@ -7,7 +7,10 @@ targets, without retraining (:mod:`archsearch.oneshot.specialise`)::
 
 ``DIR`` is a one-shot study directory (its ``supernet.pt``, with the data recipe it was
 trained on); every input is checked before any scoring, and a user error is one line and
-exit status 2. ``--out FILE`` also writes the JSON result there.
+exit status 2. ``--out FILE`` also writes the JSON result there. ``--measure DEVICE`` puts
+that device in the loop: the machine running the command *is* the device, and each target's
+pick is the best predicted network of the front *measured* whole under the target (in the
+table's runtime, threads and batch size), not only priced under it by the table.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--target", dest="targets", action="append", type=float, default=[], required=True,
         metavar="MS", help="latency target in ms; repeatable",
+    )  # fmt: skip
+    p.add_argument(
+        "--measure", action="append", default=[], metavar="DEVICE",
+        help="measure this device's candidates here and pick by measured latency; repeatable",
     )  # fmt: skip
     p.add_argument("--samples", type=int, default=300, help="sub-networks scored")
     p.add_argument("--predictor", default="gp", help="registered accuracy predictor")
@@ -88,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_output_file(args.out, "--out")
     tables = parse_tables(args.tables)
+    unknown = [d for d in args.measure if d not in tables]
+    if unknown:
+        raise ArchsearchError(f"--measure {unknown[0]}: no --latency-table for that device")
 
     import archsearch.components  # noqa: F401  (registries)
     from archsearch.oneshot import Runtime, load_supernet
@@ -109,8 +119,9 @@ def run(args: argparse.Namespace) -> int:
         specialiser.check_table(table, device)
     specialiser.fit()
     results = specialiser.specialise(
-        tables, args.targets, population=args.population, generations=args.generations
-    )
+        tables, args.targets, population=args.population, generations=args.generations,
+        measure={d: measure_here(specialiser, tables[d]) for d in args.measure},
+    )  # fmt: skip
     assert specialiser.fit_report is not None
     summary = {
         "study": str(directory),
@@ -132,10 +143,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"{device} ({result.runtime}): front of {len(result.front)}, "
               f"{result.evaluations} priced in {result.seconds:.2f} s")  # fmt: skip
         for target, c in result.targets.items():
+            measured = (
+                "" if c is None or c.measured_ms is None else f", measured {c.measured_ms:.4g}"
+            )
             found = (
-                f"{c.arch_string} ({c.latency_ms:.4g} ms, predicted {c.predicted_accuracy:.2f}%)"
+                f"{c.arch_string} ({c.latency_ms:.4g} ms{measured}, predicted "
+                f"{c.predicted_accuracy:.2f}%)"
                 if c
                 else "nothing priced meets it"
             )
             print(f"  target {target:g} ms: {found}")
     return 0
+
+
+def measure_here(specialiser: Any, table: Any) -> Any:
+    """The device in the loop: the specialiser's architectures measured whole on this
+    machine in the table's runtime, threads and batch size."""
+    from archsearch.hardware.protocol import architecture_measure
+
+    net = specialiser.supernet
+    return architecture_measure(
+        specialiser.space, net.input_shape, net.num_classes, table.runtime,
+        threads=table.threads, batch_size=table.batch_size,
+    )  # fmt: skip

@@ -184,3 +184,29 @@ def reference_network(space, input_shape: Sequence[int], num_classes: int) -> to
     (arch,) = space.distinct_samples(np.random.default_rng(REFERENCE_SEED), 1)
     torch.manual_seed(0)
     return space.build(arch, input_shape, num_classes)
+
+
+def architecture_measure(
+    space,
+    input_shape: Sequence[int],
+    num_classes: int,
+    runtime: str,
+    *,
+    threads: int = 1,
+    batch_size: int = 1,
+) -> Callable[[list], list[float]]:
+    """A function from architectures of ``space`` to their whole-network latency (ms) on
+    this machine now, measured by :func:`measure_many` against the space's
+    :func:`reference_network`: what a specialisation with the device in the loop calls
+    (:meth:`archsearch.oneshot.specialise.Specialiser.specialise`)."""
+    reference = reference_network(space, input_shape, num_classes)
+
+    def measure(archs: list) -> list[float]:
+        torch.manual_seed(0)
+        models = [space.build(arch, input_shape, num_classes) for arch in archs]
+        measured, _ = measure_many(
+            models, input_shape, reference, runtime, threads=threads, batch_size=batch_size
+        )
+        return measured
+
+    return measure
