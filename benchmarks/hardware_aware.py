@@ -28,12 +28,14 @@ provider; one thread, batch 1):
 ``--json PATH`` writes ``{"runs": [{"method", "device", "target_ms", "table_ms",
 "measured_ms", "test_acc", "arch"}], "random": [{"device", "measured_ms", "table_ms",
 "test_acc", "arch"}], "summary": {METHOD: {DEVICE: {"runs", "within_10_percent",
-"dominated_by_random", "dominated_by_flops", "median_table_error"}}}}`` (``random`` is a
+"at_most_10_percent_over", "dominated_by_random", "dominated_by_flops",
+"median_table_error"}}}}`` (``random`` is a
 METHOD there with ``median_table_error`` alone). A network is *dominated* when another
 one is at most as slow (measured, same device) and at least as accurate, better in one: a
 search worth its cost puts its networks at the target and none of them dominated. The
 table's error (median of |measured / table - 1|) on the random networks, which no search
-chose, is the floor under the searched networks': what no search could do better than.
+chose, is the floor under the searched networks': a search lands no nearer its target, as
+measured, than the table prices the networks it picks.
 
 Timing: everything is measured on whatever core the script runs on, with the training on
 the same core; pin it (``taskset -c N``) and keep the machine otherwise quiet, or the
@@ -234,7 +236,9 @@ def dominated(row, others) -> bool:
 
 
 def summarise(runs, random) -> dict:
-    """Per method and device: targets met within 10% (measured) and networks dominated by a
+    """Per method and device: targets met within 10% (measured; and met in OFA's sense, at
+    most 10% over: a specialised pick is the best network under the target, which may be
+    well under it when nothing slower is predicted more accurate) and networks dominated by a
     random network or by the FLOPs-constrained search's; and for every method, random
     networks included, the median of |measured / table - 1|, the table's own error on those
     networks: a miss the random networks' error matches is the table's, not the search's."""
@@ -254,11 +258,12 @@ def summarise(runs, random) -> dict:
             if r["device"] == device and r["method"].endswith("-flops") and r.get("measured_ms")
         ]  # fmt: skip
         cell = summary.setdefault(row["method"], {}).setdefault(
-            device, {"runs": 0, "within_10_percent": 0, "dominated_by_random": 0,
-                     "dominated_by_flops": 0}
+            device, {"runs": 0, "within_10_percent": 0, "at_most_10_percent_over": 0,
+                     "dominated_by_random": 0, "dominated_by_flops": 0}
         )  # fmt: skip
         cell["runs"] += 1
         cell["within_10_percent"] += abs(row["measured_ms"] / row["target_ms"] - 1) <= 0.1
+        cell["at_most_10_percent_over"] += row["measured_ms"] <= 1.1 * row["target_ms"]
         cell["dominated_by_random"] += dominated(row, rivals)
         if not row["method"].endswith("-flops"):
             cell["dominated_by_flops"] += dominated(row, flops)
