@@ -22,8 +22,11 @@ provider; one thread, batch 1):
 3. every network found and ``--random`` uniformly sampled ones retrained from scratch with
    one recipe (``--epochs``), then all measured whole on every device, ten at a time in
    interleaved rounds against the reference (:func:`archsearch.hardware.protocol.
-   measure_many`), and put on the table's scale: ratio to the reference times the
-   reference's ms when the table was measured (``"reference"`` in the JSON gives both).
+   measure_many`) beside the calibration networks, and put on the table's scale by the
+   line from the calibration networks' ms now to their ms at the table
+   (:meth:`~archsearch.hardware.lut.Calibration.measure`; ``"reference"`` in the JSON gives
+   the line and the reference's ms then and now, ``measured_ms_by_reference`` the one-
+   reference answer: ratio to the reference times its ms at the table).
 
 ``--json PATH`` writes ``{"runs": [{"method", "device", "target_ms", "table_ms",
 "measured_ms", "test_acc", "arch"}], "random": [{"device", "measured_ms", "table_ms",
@@ -359,20 +362,25 @@ def main() -> None:
                 })  # fmt: skip
         drift = {}
         for device in devices:
-            # on the table's scale: the ratio to the reference times the reference's ms when
-            # the table was measured (the machine's speed may have moved in the hour since)
+            # on the table's scale, through the calibration networks measured again beside
+            # them (the machine's speed may have moved, and not uniformly, in the hour since)
             calibration = tables[device][3]
-            measured, now_ms = calibration.measure([m for _, m in models])
-            then_ms = calibration.reference_ms
-            drift[device] = {"reference_ms_at_table": then_ms, "reference_ms_now": now_ms}
-            print(f"{device}: reference {then_ms:.3f} ms at the table, {now_ms:.3f} ms now")
-            by_arch = {arch: ms for (arch, _), ms in zip(models, measured, strict=True)}
-            for row, arch in found:
+            measured, how = calibration.measure([m for _, m in models])
+            by_reference = how.pop("by_reference")
+            drift[device] = how
+            print(
+                f"{device}: reference {how['reference_ms_at_table']:.3f} ms at the table, "
+                f"{how['reference_ms_now']:.3f} ms now; calibration networks then = "
+                f"{how['slope']:.3f} x now + {how['intercept_ms']:.3f} ms"
+            )
+            by_arch = {
+                arch: pair for (arch, _), *pair in zip(models, measured, by_reference, strict=True)
+            }
+            for row, arch in [*found, *((r, r["_arch"]) for r in random)]:
                 if row["device"] == device and arch is not None:
-                    row["measured_ms"] = by_arch[arch]
-            for row in random:
-                if row["device"] == device:
-                    row["measured_ms"] = by_arch[row.pop("_arch")]
+                    row["measured_ms"], row["measured_ms_by_reference"] = by_arch[arch]
+        for row in random:
+            row.pop("_arch")
         for row in runs:
             if row["measured_ms"] is None:
                 print(f"{row['method']:18s} {row['device']:4s} target {row['target_ms']:.2f} ms"

@@ -126,3 +126,45 @@ def test_the_learned_predictor_recovers_a_latency_that_adds_up_over_operations()
     assert latency_errors(trees.predict(archs[150:]), latency[150:])["mape_percent"] > 5
     shuffled = latency_errors(np.random.default_rng(1).permutation(latency[150:]), latency[150:])
     assert shuffled["kendall"] < 0.2
+
+
+def test_a_calibration_puts_later_measurements_on_its_tables_scale(monkeypatch):
+    """The machine slows non-uniformly (now = 2 x then - 0.5 ms, so the reference's ratio is
+    off for every other network): the line through the calibration networks measured again
+    undoes it exactly, the one-reference ratio does not. Exact, because the measurement is
+    stubbed; the real protocol is timed in test_hardware_measure."""
+    import archsearch.hardware.protocol as protocol
+    from archsearch.hardware.lut import Calibration, calibration_networks
+
+    then = {}  # each module's latency when the table was measured
+
+    class Space:  # an architecture here is its network's latency then
+        def build(self, arch, shape, classes):
+            model = torch.nn.Identity()
+            then[id(model)] = arch
+            return model
+
+    def slowed(models, shape, reference, runtime, **_):
+        return [2 * then[id(m)] - 0.5 for m in models], 2 * 1.0 - 0.5
+
+    monkeypatch.setattr(protocol, "measure_many", slowed)
+    archs = [1.0, 1.5, 2.0, 3.0]
+    reference = torch.nn.Identity()
+    calibration = Calibration(archs, archs, reference, 1.0, SHAPE, "torch", space=Space())
+    models = [Space().build(1.3, SHAPE, 10), Space().build(2.2, SHAPE, 10)]
+    values, how = calibration.measure(models)
+    assert values == pytest.approx([1.3, 2.2])
+    assert how["slope"] == pytest.approx(0.5) and how["intercept_ms"] == pytest.approx(0.25)
+    assert how["reference_ms_now"] == 1.5
+    assert how["by_reference"] == pytest.approx([2.1 / 1.5, 3.9 / 1.5])  # 8% and 18% over
+
+    monkeypatch.setattr(
+        protocol, "measure_many", lambda models, *a, **k: ([1.0] * len(models), 1.0)
+    )
+    kept = calibration_networks(SPACE, SHAPE, 10, "onnx", 3, seed=1)
+    assert (kept.space, kept.num_classes, kept.input_shape, kept.runtime) == (
+        SPACE,
+        10,
+        SHAPE,
+        "onnx",
+    )

@@ -25,7 +25,7 @@ import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from archsearch.errors import ArchsearchError, DataError
 from archsearch.hardware.units import Unit
@@ -238,9 +238,8 @@ def require_latency_units(space) -> None:
 @dataclass(frozen=True)
 class Calibration:
     """The networks a table was calibrated on: architectures, measured ms, the reference
-    they were timed against and its median ms then. A network measured later against the
-    same reference is on the table's scale as ``ratio * reference_ms``, whatever the
-    machine's speed has done since."""
+    they were timed against and its median ms then; with the space, input and runtime
+    settings they were measured in, so that :meth:`measure` can time them again."""
 
     archs: list
     measured_ms: list[float]
@@ -250,19 +249,49 @@ class Calibration:
     runtime: str = "torch"
     threads: int = 1
     batch_size: int = 1
+    space: Any = None
+    num_classes: int = 0
 
-    def measure(self, models: Sequence[torch.nn.Module]) -> tuple[list[float], float]:
-        """Whole networks measured now against this calibration's reference, in its
-        runtime and settings, on the table's scale (their ratio to the reference times
-        :attr:`reference_ms`); with the reference's median ms now, which says how far the
-        machine's speed has moved since the table was measured."""
+    def measure(self, models: Sequence[torch.nn.Module]) -> tuple[list[float], dict[str, Any]]:
+        """Whole networks measured now, on the table's scale.
+
+        A ratio to one reference network cancels a drift that slows every network alike;
+        a shared machine's does not (a busy host slows small, call-bound networks less
+        than the reference, or more). So the calibration networks are measured again
+        beside the models, in the same interleaved rounds against the same reference,
+        and the least-squares line from their ms now to their ms when the table was
+        measured maps the models' ms now onto the table's scale: twenty yardsticks that
+        span the space instead of one. Returns those values and how they were got:
+        ``reference_ms_at_table``, ``reference_ms_now``, the line (``slope``,
+        ``intercept_ms``) and ``by_reference`` (each model's ratio to the reference times
+        the reference's ms then: the one-yardstick answer, for comparison)."""
+        import numpy as np
+        import torch
+
         from archsearch.hardware.protocol import measure_many
 
+        torch.manual_seed(0)
+        yardsticks = (
+            [self.space.build(a, self.input_shape, self.num_classes) for a in self.archs]
+            if self.space is not None and len(self.archs) >= 2
+            else []
+        )
         measured, now_ms = measure_many(
-            list(models), self.input_shape, self.reference, self.runtime,
+            [*yardsticks, *models], self.input_shape, self.reference, self.runtime,
             threads=self.threads, batch_size=self.batch_size,
         )  # fmt: skip
-        return [ms * self.reference_ms / now_ms for ms in measured], now_ms
+        mine = measured[len(yardsticks) :]
+        by_reference = [ms * self.reference_ms / now_ms for ms in mine]
+        info: dict[str, Any] = {
+            "reference_ms_at_table": self.reference_ms,
+            "reference_ms_now": now_ms,
+            "by_reference": by_reference,
+        }
+        if not yardsticks:
+            return by_reference, info
+        slope, intercept = np.polyfit(measured[: len(yardsticks)], self.measured_ms, 1)
+        info.update(slope=float(slope), intercept_ms=float(intercept))
+        return [float(slope * ms + intercept) for ms in mine], info
 
 
 def calibration_networks(
@@ -293,8 +322,9 @@ def calibration_networks(
         models, input_shape, reference, runtime, threads=threads, batch_size=batch_size
     )
     return Calibration(
-        archs, measured, reference, reference_ms, tuple(input_shape), runtime, threads, batch_size
-    )
+        archs, measured, reference, reference_ms, tuple(input_shape), runtime, threads,
+        batch_size, space, num_classes,
+    )  # fmt: skip
 
 
 def fit_calibration(table: LatencyTable, raw: Sequence[float], measured: Sequence[float]) -> None:
