@@ -18,11 +18,15 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archsearch.checks import check_output_file
 from archsearch.cli.types import seed
 from archsearch.errors import ArchsearchError
+
+if TYPE_CHECKING:
+    from archsearch.hardware.lut import LatencyTable
+    from archsearch.oneshot.specialise import Measure, Specialiser
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -156,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def measure_here(specialiser: Any, table: Any) -> Any:
+def measure_here(specialiser: Specialiser, table: LatencyTable) -> Measure:
     """The device in the loop: the specialiser's architectures measured whole on this
     machine in the table's runtime, threads and batch size."""
     from archsearch.hardware.protocol import architecture_measure

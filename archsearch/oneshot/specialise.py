@@ -49,7 +49,7 @@ from archsearch.oneshot.supernet import Supernet
 from archsearch.space.base import Architecture
 from archsearch.space.mobilenet import MobileNetSpace
 
-#: a device's measurement: architectures in, whole-network ms (on the table's scale) out
+#: a device's measurement: architectures in, their whole-network ms on the device out
 Measure = Callable[[list[Architecture]], Sequence[float]]
 
 
@@ -282,8 +282,10 @@ class Specialiser:
         """Per device of ``tables``, the Pareto front and the best network under each of
         ``targets`` (ms), by predicted accuracy (see the module docstring). A device in
         ``measure`` picks by measured latency (step 5): its function takes architectures
-        and returns their whole-network ms on the table's scale
-        (:meth:`archsearch.hardware.lut.Calibration.measure` does that)."""
+        and returns their whole-network ms on the device, as measured now
+        (:func:`archsearch.hardware.protocol.architecture_measure`) or on the table's
+        scale (:meth:`archsearch.hardware.lut.Calibration.measure`, when the table is to
+        be compared with measurements taken later)."""
         if self.predictor is None:
             raise ArchsearchError("fit() the specialiser (score sub-networks) first")
         if not tables:
